@@ -1,0 +1,309 @@
+"""The history: floodmark's contract between clients, faults, checkers and reports.
+
+A history is a JSON-lines file, ``history.jsonl``, one operation per line, appended and
+flushed while the run goes on so that a harness killed at any moment leaves a valid
+prefix (at worst a torn last line). See DESIGN.md §3.
+
+A tiny example::
+
+    {"index":0,"time":1200,"process":0,"type":"invoke","f":"send","value":{"key":1,"value":7}}
+    {"index":1,"time":9100,"process":0,"type":"ok","f":"send","value":{"key":1,"value":7,"offset":0},"node":"n1"}
+    {"index":2,"time":9900,"process":"nemesis","type":"info","f":"start-partition","value":{"shape":"one"}}
+    {"index":3,"time":10100,"process":1,"type":"invoke","f":"poll","value":{"key":1,"from":0}}
+    {"index":4,"time":11100,"process":1,"type":"ok","f":"poll","value":{"key":1,"from":0,"records":[[0,7]],"hw":1}}
+
+``process`` is an integer for a client process, ``"nemesis"`` for faults and
+``"monitor"`` for replica-state samples and replica dumps. Every client ``invoke`` is
+followed by exactly one completion (``ok``/``fail``/``info``) from the same process.
+
+Reading is streaming (`iter_history`): one line at a time, validated against the schema,
+so checkers run in linear time and constant memory per op. A malformed line raises
+`HistoryError` naming the line number and what was wrong; a torn *last* line (no trailing
+newline and not parseable: the harness was killed mid-write) is tolerated and reported
+through `ReadStats.torn_last_line`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+
+JSON = Any
+"""A JSON value (dict, list, str, int, float, bool or None)."""
+
+Process = int | str
+"""An integer client process, or one of `NEMESIS` / `MONITOR`."""
+
+NEMESIS: Final = "nemesis"
+MONITOR: Final = "monitor"
+
+
+class OpType(enum.StrEnum):
+    INVOKE = "invoke"
+    OK = "ok"
+    FAIL = "fail"
+    INFO = "info"
+
+
+class F(enum.StrEnum):
+    """Operation names the checkers and reports understand (others are allowed)."""
+
+    SEND = "send"
+    POLL = "poll"
+    FINAL_READ = "final-read"
+    REPLICA_STATE = "replica-state"
+    REPLICA_DUMP = "replica-dump"
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One line of the history."""
+
+    index: int
+    time: int
+    process: Process
+    type: OpType
+    f: str
+    value: JSON = None
+    node: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, JSON]:
+        d: dict[str, JSON] = {
+            "index": self.index,
+            "time": self.time,
+            "process": self.process,
+            "type": self.type.value,
+            "f": self.f,
+            "value": self.value,
+        }
+        if self.node is not None:
+            d["node"] = self.node
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+    def dumps(self) -> bytes:
+        """The op as one JSON line, newline included."""
+        return orjson.dumps(self.to_json()) + b"\n"
+
+    @property
+    def is_client(self) -> bool:
+        return isinstance(self.process, int)
+
+
+class HistoryError(ValueError):
+    """A history line that cannot be read; says which line and what was wrong."""
+
+    def __init__(self, path: str, line_no: int, problem: str) -> None:
+        self.path = path
+        self.line_no = line_no
+        self.problem = problem
+        super().__init__(
+            f"{path}:{line_no}: {problem}. Expected one JSON object per line as described in "
+            "DESIGN.md §3 (fields index, time, process, type, f, value[, node, error]); "
+            "fix or remove that line and check again."
+        )
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What `iter_history` noticed while reading (filled in as it goes)."""
+
+    lines: int = 0
+    ops: int = 0
+    torn_last_line: bool = False
+    torn_text: str = ""
+
+
+_TYPES: Final = {t.value: t for t in OpType}
+_REQUIRED: Final = ("index", "time", "process", "type", "f")
+
+
+def parse_op(raw: dict[str, JSON], where: str, line_no: int) -> Op:
+    """Validate one decoded JSON object against the history schema and build an `Op`."""
+    for name in _REQUIRED:
+        if name not in raw:
+            raise HistoryError(where, line_no, f"missing field {name!r}")
+    index, t, process, typ, f = (raw[n] for n in _REQUIRED)
+    if type(index) is not int or index < 0:
+        raise HistoryError(where, line_no, f"'index' must be a non-negative integer, got {index!r}")
+    if type(t) is not int:
+        raise HistoryError(where, line_no, f"'time' must be integer nanoseconds, got {t!r}")
+    if not (type(process) is int or process in (NEMESIS, MONITOR)):
+        raise HistoryError(
+            where, line_no, f"'process' must be an integer, 'nemesis' or 'monitor', got {process!r}"
+        )
+    op_type = _TYPES.get(typ) if isinstance(typ, str) else None
+    if op_type is None:
+        raise HistoryError(
+            where, line_no, f"'type' must be one of invoke/ok/fail/info, got {typ!r}"
+        )
+    if not isinstance(f, str) or not f:
+        raise HistoryError(where, line_no, f"'f' must be a non-empty string, got {f!r}")
+    value = raw.get("value")
+    node = raw.get("node")
+    error = raw.get("error")
+    if node is not None and not isinstance(node, str):
+        raise HistoryError(where, line_no, f"'node' must be a string, got {node!r}")
+    if error is not None and not isinstance(error, str):
+        raise HistoryError(where, line_no, f"'error' must be a string, got {error!r}")
+    _check_value(f, op_type, value, where, line_no)
+    return Op(index, t, process, op_type, f, value, node, error)
+
+
+def _check_value(f: str, typ: OpType, value: JSON, where: str, line_no: int) -> None:
+    """Light per-operation checks: the fields the checkers rely on have the right types."""
+    if f not in (F.SEND, F.POLL, F.FINAL_READ, F.REPLICA_STATE, F.REPLICA_DUMP):
+        return
+    if not isinstance(value, dict):
+        raise HistoryError(where, line_no, f"{f} {typ}: 'value' must be an object, got {value!r}")
+    if type(value.get("key")) is not int:
+        raise HistoryError(where, line_no, f"{f} {typ}: value.key must be an integer")
+    if f == F.SEND and type(value.get("value")) is not int:
+        raise HistoryError(where, line_no, "send: value.value must be an integer")
+    if f == F.SEND and typ == OpType.OK and type(value.get("offset")) is not int:
+        raise HistoryError(where, line_no, "send ok: value.offset must be an integer")
+    if f == F.POLL and type(value.get("from")) is not int:
+        raise HistoryError(where, line_no, "poll: value.from must be an integer")
+    has_records = f in (F.FINAL_READ, F.REPLICA_DUMP) or (f == F.POLL and typ == OpType.OK)
+    if has_records and typ in (OpType.OK, OpType.INFO):
+        records = value.get("records")
+        if f == F.FINAL_READ and typ == OpType.INFO and records is None:
+            return  # a final read that gave up
+        if not isinstance(records, list):
+            raise HistoryError(where, line_no, f"{f} {typ}: value.records must be a list")
+        for rec in records:
+            if (
+                not isinstance(rec, list)
+                or len(rec) != 2
+                or type(rec[0]) is not int
+                or type(rec[1]) is not int
+            ):
+                raise HistoryError(
+                    where, line_no, f"{f}: each record must be [offset, value], got {rec!r}"
+                )
+
+
+def iter_history(path: str | Path, stats: ReadStats | None = None) -> Iterator[Op]:
+    """Stream the ops of a history file, validating each line.
+
+    Raises `HistoryError` on a malformed line anywhere but a torn last line, which is
+    skipped and recorded in ``stats``.
+    """
+    where = str(path)
+    st = stats if stats is not None else ReadStats()
+    expected_index = 0
+    with open(path, "rb") as fh:
+        pending: bytes | None = None
+        pending_no = 0
+        for line_no, line in enumerate(fh, start=1):
+            if pending is not None:
+                yield _decode(pending, where, pending_no, expected_index, st, last=False)
+                expected_index += 1
+            pending, pending_no = line, line_no
+            st.lines = line_no
+        if pending is not None:
+            last_torn = not pending.endswith(b"\n")
+            try:
+                op = _decode(pending, where, pending_no, expected_index, st, last=True)
+            except HistoryError:
+                if not last_torn:
+                    raise
+                st.torn_last_line = True
+                st.torn_text = pending[:200].decode("utf-8", "replace")
+                return
+            yield op
+
+
+def _decode(
+    line: bytes, where: str, line_no: int, expected_index: int, st: ReadStats, last: bool
+) -> Op:
+    stripped = line.strip()
+    if not stripped:
+        raise HistoryError(where, line_no, "empty line")
+    try:
+        raw = orjson.loads(stripped)
+    except orjson.JSONDecodeError as e:
+        raise HistoryError(where, line_no, f"not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise HistoryError(where, line_no, f"expected a JSON object, got {type(raw).__name__}")
+    op = parse_op(raw, where, line_no)
+    if op.index != expected_index:
+        raise HistoryError(
+            where, line_no, f"'index' is {op.index} but this is op number {expected_index}"
+        )
+    st.ops += 1
+    return op
+
+
+def read_history(path: str | Path) -> tuple[list[Op], ReadStats]:
+    """The whole history in memory (for small histories and tests)."""
+    stats = ReadStats()
+    ops = list(iter_history(path, stats))
+    return ops, stats
+
+
+@dataclass
+class HistoryWriter:
+    """Appends ops to ``history.jsonl``, flushing every line (thread-safe).
+
+    The file is opened in append mode and every op is written as one ``write`` of a whole
+    line then flushed to the OS, so a harness killed with SIGKILL leaves a readable prefix.
+    It is fsynced every `fsync_every` ops and on close.
+    """
+
+    path: Path
+    fsync_every: int = 1000
+    _fh: IO[bytes] = field(init=False, repr=False)
+    _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+    _next: int = field(init=False, default=0)
+    _t0: int = field(init=False, default_factory=time.monotonic_ns)
+
+    def __post_init__(self) -> None:
+        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
+
+    def now(self) -> int:
+        """Nanoseconds since the run's start, on the history's clock."""
+        return time.monotonic_ns() - self._t0
+
+    def append(
+        self,
+        process: Process,
+        type: OpType,
+        f: str,
+        value: JSON = None,
+        node: str | None = None,
+        error: str | None = None,
+    ) -> Op:
+        with self._lock:
+            op = Op(self._next, self.now(), process, type, f, value, node, error)
+            self._fh.write(op.dumps())
+            self._next += 1
+            if self._next % self.fsync_every == 0:
+                os.fsync(self._fh.fileno())
+            return op
+
+    @property
+    def count(self) -> int:
+        return self._next
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._fh.closed:
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
