@@ -81,6 +81,12 @@ class ProxyPlan:
     """Publish ``listen_port`` on 127.0.0.1 of the host (client and admin links)."""
     host_port: int | None = None
     """Fixed host port when published; None lets Docker choose (looked up after start)."""
+    listen_node: str | None = None
+    """Bind the proxy only on Toxiproxy's address on this node's network (``<ip>:<listen_port>``)
+    instead of on all its networks. Kafka needs it: a broker advertises ONE address per
+    listener (``n2:9092``), which inside n1 resolves (``proxy_hosts``) to Toxiproxy's address
+    on net-n1 and inside n3 to its address on net-n3; binding ``n1-n2`` on net-n1's address
+    and ``n3-n2`` on net-n3's lets both use port 9092 yet stay separate links."""
 
 
 @dataclass(frozen=True, slots=True)
