@@ -174,6 +174,12 @@ def _check_value(f: str, typ: OpType, value: JSON, where: str, line_no: int) -> 
         raise HistoryError(where, line_no, "send ok: value.offset must be an integer")
     if f == F.POLL and type(value.get("from")) is not int:
         raise HistoryError(where, line_no, "poll: value.from must be an integer")
+    if f == F.POLL and typ == OpType.OK and type(value.get("hw")) is not int:
+        raise HistoryError(where, line_no, "poll ok: value.hw must be an integer")
+    if f == F.FINAL_READ and not isinstance(value.get("complete", False), bool):
+        raise HistoryError(where, line_no, "final-read: value.complete must be true or false")
+    if f in (F.REPLICA_STATE, F.REPLICA_DUMP):
+        _check_replica(f, value, where, line_no)
     has_records = f in (F.FINAL_READ, F.REPLICA_DUMP) or (f == F.POLL and typ == OpType.OK)
     if has_records and typ in (OpType.OK, OpType.INFO):
         records = value.get("records")
@@ -191,6 +197,25 @@ def _check_value(f: str, typ: OpType, value: JSON, where: str, line_no: int) -> 
                 raise HistoryError(
                     where, line_no, f"{f}: each record must be [offset, value], got {rec!r}"
                 )
+
+
+_ROLES: Final = ("leader", "follower", "offline")
+
+
+def _check_replica(f: str, value: dict[str, JSON], where: str, line_no: int) -> None:
+    """A replica-state sample or replica dump has the fields the checkers compare."""
+    if not isinstance(value.get("node"), str):
+        raise HistoryError(where, line_no, f"{f}: value.node must be a node name (a string)")
+    names = ("hw", "leo", "epoch") if f == F.REPLICA_STATE else ("hw", "leo")
+    for name in names:
+        if type(value.get(name)) is not int:
+            raise HistoryError(where, line_no, f"{f}: value.{name} must be an integer")
+    if f == F.REPLICA_STATE and value.get("role") not in _ROLES:
+        raise HistoryError(
+            where,
+            line_no,
+            f"{f}: value.role must be one of {'/'.join(_ROLES)}, got {value.get('role')!r}",
+        )
 
 
 def iter_history(path: str | Path, stats: ReadStats | None = None) -> Iterator[Op]:

@@ -1,0 +1,142 @@
+"""Order within reads and within one producer: `poll-skip`, `nonmonotonic-poll`,
+`nonmonotonic-send`.
+
+Offsets of these logs are dense (no compaction, no transaction markers), so a read that
+asks ``from`` = f must return offsets f, f+1, f+2, ... with nothing left out.
+
+- ``poll-skip``: an ``ok`` poll's first record is after ``from``, or two successive
+  records jump over an offset.
+- ``nonmonotonic-poll``: an ``ok`` poll's first record is before ``from``, or its offsets
+  go backwards or repeat.
+
+Both are judged against the ``from`` the poll asked, so a consumer that seeks on purpose
+(asks a ``from`` other than its last offset + 1) is never flagged. Final reads are reads
+from offset 0 and are held to the same rules (a hole in a final read is a skip). Each
+read is counted at most once per anomaly; the witness is the read itself.
+
+- ``nonmonotonic-send``: per client process and key, an ``ok`` send whose offset is not
+  greater than the previous ``ok`` send's offset from the same process on the same key.
+  A process's sends are sequential (invoke, then its completion), so a later ack must
+  land later in the log. Witness: both acks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.glossary import Anomaly
+from harness.history import F, Op, OpType
+
+
+class PollOrderChecker:
+    """Decides `poll-skip` and `nonmonotonic-poll`; see the module docstring."""
+
+    anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.POLL_SKIP, Anomaly.NONMONOTONIC_POLL)
+    fs: ClassVar[frozenset[str]] = frozenset({F.POLL, F.FINAL_READ})
+
+    def __init__(self) -> None:
+        self._skip = WitnessBook()
+        self._back = WitnessBook()
+
+    def observe(self, op: Op, invoke: Op | None) -> None:
+        if op.f == F.POLL:
+            if op.type is not OpType.OK:
+                return
+            start: int = op.value["from"]
+        elif op.type is OpType.INVOKE or op.type is OpType.FAIL:
+            return
+        else:
+            start = 0
+        records = op.value.get("records")
+        if not records:
+            return
+        # Fast path: dense from ``start``, which is the overwhelmingly common case.
+        last = start + len(records) - 1
+        if records[0][0] == start and records[-1][0] == last:
+            expected = start
+            for o, _ in records:
+                if o != expected:
+                    break
+                expected += 1
+            else:
+                return
+        self._slow(op, start, records)
+
+    def _slow(self, op: Op, start: int, records: list[list[int]]) -> None:
+        k: int = op.value["key"]
+        skip: tuple[int, int] | None = None  # (offset expected, offset found)
+        back: tuple[int, int] | None = None
+        expected = start
+        for o, _ in records:
+            if o > expected and skip is None:
+                skip = (expected, o)
+            elif o < expected and back is None:
+                back = (expected, o)
+            expected = max(expected, o + 1)
+        what = "poll" if op.f == F.POLL else "final read"
+        if skip is not None:
+            exp, got = skip
+            self._skip.note(
+                lambda: Witness(
+                    f"a {what} of key {k} from offset {start} (op {op.index}) expected offset "
+                    f"{exp} next but got {got}: offsets {exp}..{got - 1} were skipped",
+                    (op,),
+                    key=k,
+                    offset=exp,
+                    focus=(exp, got),
+                )
+            )
+        if back is not None:
+            exp, got = back
+            self._back.note(
+                lambda: Witness(
+                    f"a {what} of key {k} from offset {start} (op {op.index}) expected offset "
+                    f"{exp} or later next but got {got}",
+                    (op,),
+                    key=k,
+                    offset=got,
+                    focus=(exp, got),
+                )
+            )
+
+    def result(self) -> Mapping[Anomaly, CheckResult]:
+        return {
+            Anomaly.POLL_SKIP: self._skip.result(),
+            Anomaly.NONMONOTONIC_POLL: self._back.result(),
+        }
+
+
+class SendOrderChecker:
+    """Decides `nonmonotonic-send`; see the module docstring."""
+
+    anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.NONMONOTONIC_SEND,)
+    fs: ClassVar[frozenset[str]] = frozenset({F.SEND})
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[int | str, int], Op] = {}
+        self._book = WitnessBook()
+
+    def observe(self, op: Op, invoke: Op | None) -> None:
+        if op.type is not OpType.OK:
+            return
+        k: int = op.value["key"]
+        slot = (op.process, k)
+        prev = self._last.get(slot)
+        self._last[slot] = op
+        if prev is None or op.value["offset"] > prev.value["offset"]:
+            return
+        self._book.note(
+            lambda: Witness(
+                f"process {op.process} was acked offset {prev.value['offset']} on key {k} "
+                f"(op {prev.index}) and then offset {op.value['offset']} (op {op.index})",
+                (prev, op),
+                key=k,
+                offset=op.value["offset"],
+                value=op.value["value"],
+            )
+        )
+
+    def result(self) -> Mapping[Anomaly, CheckResult]:
+        return {Anomaly.NONMONOTONIC_SEND: self._book.result()}

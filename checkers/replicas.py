@@ -1,0 +1,150 @@
+"""Inside the replicas: `hw-above-leo`, `epoch-split-brain`, `replica-divergence`.
+
+These read the monitor's observations (process ``"monitor"``, type ``info``):
+``replica-state`` samples taken during the run and ``replica-dump`` s taken after
+recovery.
+
+- ``hw-above-leo``: a sample (or dump) whose ``hw`` exceeds its own ``leo``. Every such
+  observation counts; the witness is the observation.
+- ``epoch-split-brain``: two *different* nodes report ``role`` ``leader`` for one key
+  with the same ``epoch``. Counted once per (key, epoch, node pair); the witness is the
+  first leader sample of each node. The same node reporting itself leader of an epoch
+  many times is normal.
+- ``replica-divergence``: two dumps of one key disagree at an offset below *both* of
+  their HWs: different values, or a record present in one and absent from the other.
+  Above either HW a replica holds uncommitted records that may legally differ (a
+  deposed leader's unreplicated tail), so those are not compared. Counted once per
+  (key, pair of dumps); the witness names the first differing offset and how many
+  differ, with both dumps. Two dumps of the same node (a retried dump) are compared too:
+  committed data must not change.
+
+Tiny example (n1 and n2 agree on nothing below their HWs of 2)::
+
+    {"index":50,"process":"monitor","type":"info","f":"replica-dump",
+     "value":{"key":0,"node":"n1","hw":2,"leo":2,"records":[[0,5],[1,6]]}}
+    {"index":51,"process":"monitor","type":"info","f":"replica-dump",
+     "value":{"key":0,"node":"n2","hw":2,"leo":3,"records":[[0,5],[1,9],[2,10]]}}
+    -> replica-divergence at key 0 offset 1: n1 has 6, n2 has 9
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import ClassVar
+
+from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.glossary import Anomaly
+from harness.history import F, Op
+
+
+class ReplicaStateChecker:
+    """Decides `hw-above-leo` and `epoch-split-brain`; see the module docstring."""
+
+    anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.HW_ABOVE_LEO, Anomaly.EPOCH_SPLIT_BRAIN)
+    fs: ClassVar[frozenset[str]] = frozenset({F.REPLICA_STATE, F.REPLICA_DUMP})
+
+    def __init__(self) -> None:
+        self._hw = WitnessBook()
+        self._split = WitnessBook()
+        self._leaders: dict[tuple[int, int], dict[str, Op]] = {}
+        """(key, epoch) → node → its first leader sample."""
+
+    def observe(self, op: Op, invoke: Op | None) -> None:
+        value = op.value
+        k: int = value["key"]
+        node: str = value["node"]
+        hw: int = value["hw"]
+        leo: int = value["leo"]
+        if hw > leo:
+            self._hw.note(
+                lambda: Witness(
+                    f"{op.f} of {node} for key {k} (op {op.index}) has hw {hw} above its leo {leo}",
+                    (op,),
+                    key=k,
+                    details={"node": node, "hw": hw, "leo": leo},
+                )
+            )
+        if op.f != F.REPLICA_STATE or value["role"] != "leader":
+            return
+        epoch: int = value["epoch"]
+        nodes = self._leaders.setdefault((k, epoch), {})
+        if node in nodes:
+            return
+        for other, first in nodes.items():
+            self._split.note(partial(_split_brain, k, epoch, other, first, node, op))
+        nodes[node] = op
+
+    def result(self) -> Mapping[Anomaly, CheckResult]:
+        return {
+            Anomaly.HW_ABOVE_LEO: self._hw.result(),
+            Anomaly.EPOCH_SPLIT_BRAIN: self._split.result(),
+        }
+
+
+def _split_brain(k: int, epoch: int, a: str, first: Op, b: str, op: Op) -> Witness:
+    return Witness(
+        f"{a} (op {first.index}) and {b} (op {op.index}) both report themselves leader of "
+        f"key {k} in epoch {epoch}",
+        (first, op),
+        key=k,
+        details={"epoch": epoch, "nodes": [a, b]},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Dump:
+    op: Op
+    hw: int
+    committed: dict[int, int]
+    """offset → value, records below this dump's HW only."""
+
+
+class DivergenceChecker:
+    """Decides `replica-divergence`; see the module docstring."""
+
+    anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.REPLICA_DIVERGENCE,)
+    fs: ClassVar[frozenset[str]] = frozenset({F.REPLICA_DUMP})
+
+    def __init__(self) -> None:
+        self._dumps: dict[int, list[_Dump]] = {}
+
+    def observe(self, op: Op, invoke: Op | None) -> None:
+        value = op.value
+        hw: int = value["hw"]
+        committed = {o: v for o, v in value["records"] if o < hw}
+        self._dumps.setdefault(value["key"], []).append(_Dump(op, hw, committed))
+
+    def result(self) -> Mapping[Anomaly, CheckResult]:
+        book = WitnessBook()
+        for k, dumps in self._dumps.items():
+            for i, a in enumerate(dumps):
+                for b in dumps[i + 1 :]:
+                    _compare(k, a, b, book)
+        return {Anomaly.REPLICA_DIVERGENCE: book.result()}
+
+
+def _compare(k: int, a: _Dump, b: _Dump, book: WitnessBook) -> None:
+    below = min(a.hw, b.hw)
+    ca, cb = a.committed, b.committed
+    differ = [o for o in range(below) if ca.get(o) != cb.get(o)]
+    if not differ:
+        return
+    o = differ[0]
+    na, nb = a.op.value["node"], b.op.value["node"]
+
+    def show(v: int | None) -> str:
+        return "nothing" if v is None else str(v)
+
+    book.note(
+        lambda: Witness(
+            f"replicas {na} (op {a.op.index}, hw {a.hw}) and {nb} (op {b.op.index}, hw "
+            f"{b.hw}) of key {k} disagree at {len(differ)} offset(s) below both HWs; first "
+            f"at offset {o}: {na} has {show(ca.get(o))}, {nb} has {show(cb.get(o))}",
+            (a.op, b.op),
+            key=k,
+            offset=o,
+            details={"nodes": [na, nb], "differing_offsets": len(differ)},
+        )
+    )
