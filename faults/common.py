@@ -1,0 +1,166 @@
+"""What every fault package shares: targets, the agent in the node images, probes, results.
+
+**Results.** A fault's ``invoke`` returns a JSON object saying exactly what it did; the
+nemesis writes it as the value of the ``info`` op (``start-<package>``/``stop-<package>``).
+Every result carries ``"verified": true|false``; when false, ``"why"`` says what was
+expected and what was seen. The harness turns any nemesis op with ``"verified": false``
+into a run verdict of ``unknown`` with that reason (`unverified_reasons`)::
+
+    {"process":"nemesis","type":"info","f":"start-pause","value":
+       {"targets":["n2"],"paused":["n2"],"frozen":{"n2":"FROZEN"},"verified":true}}
+
+**Targets.** Kill, pause, lose-unfsynced, slow-disk and clock act on nodes chosen by a
+`Target` spec, decided by the seeded schedule: ``{"target": "one", "nodes": ["n2"]}``,
+``{"target": "leader", "key": 3}`` (resolved when the op runs, through the system's
+introspection), ``"minority"``, ``"majority"``, ``"all"``, ``"controller"``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, TypeVar, cast
+
+from docker.models.containers import Container
+
+from harness.history import JSON, NEMESIS
+from harness.protocols import Cluster
+
+AGENT: Final = "/opt/floodmark/agent"
+"""Where the node images carry `faults/agent/`."""
+
+TARGETS: Final = ("one", "leader", "minority", "majority", "all", "controller")
+
+T = TypeVar("T")
+
+
+class FaultError(RuntimeError):
+    """A fault could not act at all; the message says what was tried and what to do."""
+
+
+def verified(ok: bool, why: str = "", **fields: JSON) -> dict[str, JSON]:
+    """A fault result: ``fields`` plus ``verified`` and, when false, ``why``."""
+    out: dict[str, JSON] = dict(fields)
+    out["verified"] = ok
+    if not ok:
+        out["why"] = why or "the fault's effect could not be confirmed"
+    return out
+
+
+def unverified_reasons(ops: Iterable[Any]) -> list[str]:
+    """The ``why`` of every nemesis op whose value says ``"verified": false`` (ops are
+    `harness.history.Op`); any such op makes a run's verdict ``unknown``."""
+    reasons = []
+    for op in ops:
+        value = getattr(op, "value", None)
+        if getattr(op, "process", None) != NEMESIS or not isinstance(value, dict):
+            continue
+        if value.get("verified") is False:
+            reasons.append(f"{op.f} (history index {op.index}): {value.get('why', '?')}")
+    return reasons
+
+
+def wait_until(
+    condition: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+) -> T:
+    """Poll ``condition`` until it returns something truthy; raise `FaultError` naming
+    ``what`` when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise FaultError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def choose_target(
+    rng: random.Random,
+    brokers: Sequence[str],
+    controller: str | None,
+    keys: int,
+    kinds: Sequence[str] = TARGETS,
+) -> dict[str, JSON]:
+    """A seeded target spec (see module docstring); nodes are fixed now, leaders later."""
+    kinds = [k for k in kinds if k != "controller" or controller is not None]
+    kind = rng.choice(kinds)
+    nodes = list(brokers)
+    n = len(nodes)
+    if kind == "one":
+        return {"target": kind, "nodes": [rng.choice(nodes)]}
+    if kind == "leader":
+        return {"target": kind, "key": rng.randrange(max(keys, 1))}
+    if kind == "minority":
+        return {"target": kind, "nodes": sorted(rng.sample(nodes, max(1, (n - 1) // 2)))}
+    if kind == "majority":
+        return {"target": kind, "nodes": sorted(rng.sample(nodes, n // 2 + 1))}
+    if kind == "all":
+        return {"target": kind, "nodes": nodes}
+    return {"target": "controller", "nodes": [str(controller)]}
+
+
+def resolve_target(cluster: Cluster, spec: JSON) -> list[str]:
+    """The nodes a target spec means now (asks the system for a key's leader)."""
+    if not isinstance(spec, dict) or spec.get("target") not in TARGETS:
+        raise FaultError(f"expected a target spec like {{'target': 'one', ...}}, got {spec!r}")
+    if spec["target"] == "leader":
+        key = int(spec["key"])
+        leader = cluster.leader(key)
+        if leader is None:
+            raise FaultError(f"key {key} has no leader right now, so there is nothing to target")
+        return [leader]
+    nodes = spec.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise FaultError(f"target spec {spec!r} names no nodes")
+    known = set(all_nodes(cluster))
+    unknown = [n for n in nodes if n not in known]
+    if unknown:
+        raise FaultError(f"target spec names unknown nodes {unknown}; nodes are {sorted(known)}")
+    return [str(n) for n in nodes]
+
+
+def all_nodes(cluster: Cluster) -> list[str]:
+    plan = cluster.plan
+    return [*plan.brokers, *([plan.controller] if plan.controller else [])]
+
+
+# -- the agent inside node containers ------------------------------------------------------
+
+
+def container_env(container: Container) -> dict[str, str]:
+    env = container.attrs.get("Config", {}).get("Env") or []
+    return dict(e.split("=", 1) for e in env if "=" in e)
+
+
+def exec_json(container: Container, argv: Sequence[str], timeout_hint: str = "") -> dict[str, Any]:
+    """Run ``argv`` in the container and parse the one JSON line it prints."""
+    result = container.exec_run(list(argv), demux=True)
+    stdout, stderr = cast(tuple[bytes | None, bytes | None], result.output)
+    out = (stdout or b"").decode("utf-8", "replace").strip()
+    err = (stderr or b"").decode("utf-8", "replace").strip()
+    last = out.splitlines()[-1] if out else ""
+    try:
+        reply = json.loads(last)
+    except json.JSONDecodeError:
+        raise FaultError(
+            f"expected one JSON line from {' '.join(argv)!r} in container {container.name}, "
+            f"got exit {result.exit_code}, stdout {out[-300:]!r}, stderr {err[-300:]!r}"
+            + (f"; {timeout_hint}" if timeout_hint else "")
+        ) from None
+    if not isinstance(reply, dict):
+        raise FaultError(f"{' '.join(argv)!r} printed {reply!r}, expected a JSON object")
+    return reply
+
+
+def agent(container: Container, script: str, *args: str) -> dict[str, Any]:
+    """Run an agent script (``lazyfs.py``, ``clock.py``, ``probe.py``) in a node."""
+    return exec_json(container, ["python3", f"{AGENT}/{script}", *args])
