@@ -1,0 +1,55 @@
+# floodmark: every target does its own setup, idempotently (see README "Setup").
+#
+#   make run    a 30-second replog run without faults (venv, Docker, images first)
+#   make test   lint and the whole test suite, integration and slow tests included
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.floodmark-installed
+IMAGES ?= base toxiproxy replog
+TIME_LIMIT ?= 30
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+.PHONY: help venv docker images browser lint test run clean
+
+help:
+	@echo "make run     venv + Docker + images, then a $(TIME_LIMIT) s floodmark run (RUN_ARGS=...)"
+	@echo "make test    venv + Docker + images + browser + lint, then pytest (PYTEST_ARGS=...)"
+	@echo "make venv | docker | images | browser | lint | clean"
+
+# The virtualenv, reinstalled only when pyproject.toml changes.
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,kafka]'
+	@touch $@
+
+docker:
+	@scripts/ensure-docker.sh
+
+images: venv docker
+	$(PY) -m compose.images build $(IMAGES)
+
+browser:
+	@if [ -f scripts/ensure-chromium.sh ]; then bash scripts/ensure-chromium.sh >/dev/null; fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict
+
+test: venv docker images browser lint
+	@rc=0; $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5); that is a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+run: venv docker images
+	$(VENV)/bin/floodmark run --time-limit $(TIME_LIMIT) $(RUN_ARGS)
+
+clean: venv
+	$(VENV)/bin/floodmark clean
