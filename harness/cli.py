@@ -1,0 +1,148 @@
+"""The ``floodmark`` command: ``run``, ``check``, ``clean``.
+
+Exit codes: 0 valid, 1 invalid, 2 unknown or error (bad options and config files
+included, always before any container starts), 128+N when stopped by signal N.
+
+Examples::
+
+    floodmark run                                    # replog, 3 nodes, 3 keys, 30 s
+    floodmark run --nodes 5 --keys 4 --time-limit 60 --rate 300 --seed 7
+    floodmark run --config floodmark.yaml --set min.insync.replicas=1
+    floodmark check store/latest --json
+    floodmark clean                                  # remove everything labelled floodmark.run
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from harness.config import ConfigError, build_config, load_config_file, parse_assignments
+
+_err = Console(stderr=True, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """floodmark: Jepsen-style chaos tests for replicated logs."""
+
+
+@cli.command("run")
+@click.option("--system", help="System under test (replog; kafka when installed).")
+@click.option("--workload", help="Workload (default: log).")
+@click.option("--name", help="Test name: store/<name>/... (default <system>-<workload>).")
+@click.option("--nodes", type=int, help="Brokers, 1..9 (default 3).")
+@click.option("--keys", type=int, help="Keys (partitions), default 3.")
+@click.option("--replication-factor", type=int, help="Replicas per key (default min(3, nodes)).")
+@click.option("--time-limit", type=float, help="Seconds of load (default 30).")
+@click.option("--concurrency", type=int, help="Client processes (default 10).")
+@click.option("--rate", type=float, help="Client ops per second in total (default 150).")
+@click.option("--seed", type=int, help="Seed of every random choice (default: random).")
+@click.option("--profile", help="System profile, e.g. kafka-0.10 or kafka-0.11 (default).")
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE", help="A system setting (repeat)."
+)
+@click.option(
+    "--env", "env", multiple=True, metavar="KEY=VALUE", help="Env var for every node (repeat)."
+)
+@click.option("--nemesis", help="Comma-separated fault packages (see the fault registry).")
+@click.option("--nemesis-interval", type=float, help="Mean seconds between fault actions.")
+@click.option("--store", help="Store directory (default ./store).")
+@click.option("--recovery-timeout", type=float, help="Seconds to wait for recovery (60).")
+@click.option("--final-read-timeout", type=float, help="Seconds per final read (30).")
+@click.option("--monitor-interval", type=float, help="Seconds between replica samples (0.5).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML or TOML file with any of these settings; options given here win.",
+)
+@click.option("--quiet", is_flag=True, help="Only errors and the verdict.")
+def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
+    """Start a cluster, run the workload (and faults), check the history."""
+    t0 = time.monotonic()
+    _logging()
+    config = _config(config_file, options)
+    from harness.progress import Ui
+    from harness.run import run
+
+    try:
+        code = run(config, Ui(console=_err, quiet=quiet), t0=t0)
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+    except RuntimeError as e:
+        _err.print(f"[red]error:[/red] {e}")
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _config(config_file: str | None, options: dict[str, Any]) -> Any:
+    """Defaults < config file < options; every problem reported at once (exit 2)."""
+    from faults.registry import FAULT_PACKAGES
+    from harness.systems import SYSTEMS
+    from workloads import WORKLOADS
+
+    try:
+        raw: dict[str, Any] = load_config_file(config_file) if config_file else {}
+        for name in ("settings", "env"):
+            given = parse_assignments(options.pop(name) or (), f"--{name}")
+            if given:
+                base = raw.get(name) or {}
+                if not isinstance(base, dict):
+                    raise ConfigError([f"{name}: expected a mapping in the config file"])
+                raw[name] = {**base, **given}
+        raw.update({k: v for k, v in options.items() if v is not None})
+        return build_config(raw, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
+    except ConfigError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@cli.command("check")
+@click.argument("path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print results.json on stdout.")
+def check_cmd(path: str, as_json: bool) -> None:
+    """Check a run directory or a history.jsonl offline; writes results.json."""
+    from checkers.cli import check_command
+
+    sys.exit(check_command(path, as_json))
+
+
+@cli.command("clean")
+@click.option("--run", "run_id", help="Only this run id (default: every floodmark run).")
+def clean_cmd(run_id: str | None) -> None:
+    """Remove every container, network and volume labelled floodmark.run (images stay)."""
+    from harness.docker_cluster import docker_client, remove_labelled
+
+    _logging()
+    try:
+        client = docker_client()
+    except RuntimeError as e:
+        _err.print(f"[red]error:[/red] {e}")
+        sys.exit(2)
+    removed = remove_labelled(client, run_id)
+    _err.print(
+        f"removed {removed['containers']} containers, {removed['networks']} networks, "
+        f"{removed['volumes']} volumes"
+    )
+
+
+def _logging() -> None:
+    root = logging.getLogger("floodmark")
+    if not root.handlers:
+        handler = RichHandler(console=_err, show_path=False, level=logging.WARNING)
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
+def main() -> None:
+    cli(prog_name="floodmark")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""A test's configuration: one frozen `TestConfig`, validated in one place.
+
+Sources, later ones winning: the defaults below, a ``--config FILE`` (YAML or TOML, keys
+spelled ``time_limit`` or ``time-limit``), then command-line options. `build_config`
+checks everything and raises `ConfigError` listing every problem, before any container
+starts (the CLI turns that into exit code 2).
+
+A config file::
+
+    # floodmark.yaml
+    system: replog
+    nodes: 5
+    keys: 4
+    time-limit: 60
+    rate: 200
+    settings:
+      min.insync.replicas: 2
+      unclean.leader.election.enable: false
+
+The run stores the effective config in ``test.json`` together with `TestConfig.command`,
+the one ``floodmark run ...`` line that reproduces it (seed included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+MAX_NODES: Final = 9
+Scalar = str | int | float | bool
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; ``problems`` lists each one with what to do."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid test configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class TestConfig:
+    """Everything that defines a run. Plain data: stored in test.json, reproducible."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    name: str = ""
+    """Test name (store/<name>/...); defaults to ``<system>-<workload>``."""
+    system: str = "replog"
+    workload: str = "log"
+    nodes: int = 3
+    keys: int = 3
+    replication_factor: int = 0
+    """0 means min(3, nodes)."""
+    time_limit: float = 30.0
+    """Seconds of load (faults included); recovery and final reads come after."""
+    concurrency: int = 10
+    rate: float = 150.0
+    """Client operations per second, over all processes together (an upper bound)."""
+    seed: int | None = None
+    """None picks a random seed; the run records the one it used."""
+    profile: str = "kafka-0.11"
+    settings: dict[str, Scalar] = field(default_factory=dict)
+    """System settings overriding the profile (e.g. ``min.insync.replicas``)."""
+    nemesis: tuple[str, ...] = ()
+    nemesis_interval: float = 10.0
+    store: str = "store"
+    recovery_timeout: float = 60.0
+    final_read_timeout: float = 30.0
+    monitor_interval: float = 0.5
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables for every node container (fault layers read them)."""
+
+    def with_seed(self, seed: int) -> TestConfig:
+        return dataclasses.replace(self, seed=seed)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["nemesis"] = list(self.nemesis)
+        return d
+
+    def command(self) -> str:
+        """The ``floodmark run`` command line that reproduces this configuration."""
+        args = ["floodmark", "run"]
+        defaults = TestConfig()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("settings", "env"):
+                flag = "--set" if f.name == "settings" else "--env"
+                for k, v in sorted(value.items()):
+                    args += [flag, f"{k}={_scalar_text(v)}"]
+                continue
+            if value == getattr(defaults, f.name) and f.name != "seed":
+                continue
+            opt = "--" + f.name.replace("_", "-")
+            if f.name == "nemesis":
+                args += [opt, ",".join(value)]
+            elif isinstance(value, float) and value.is_integer():
+                args += [opt, str(int(value))]
+            else:
+                args += [opt, str(value)]
+        return shlex.join(args)
+
+
+_FIELDS: Final = {f.name: f for f in dataclasses.fields(TestConfig)}
+
+
+def _scalar_text(v: Scalar) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def parse_scalar(text: str) -> Scalar:
+    """``--set k=v`` values: true/false, integers, floats, else the string itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_assignments(items: tuple[str, ...] | list[str], what: str) -> dict[str, Scalar]:
+    out: dict[str, Scalar] = {}
+    problems = []
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            problems.append(f"{what} {item!r}: expected KEY=VALUE")
+            continue
+        out[k.strip()] = parse_scalar(v)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) config file into a flat dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([f"--config {p}: no such file"])
+    text = p.read_text()
+    try:
+        if p.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif p.suffix in (".yaml", ".yml", ".json"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(
+                [f"--config {p}: unknown file type {p.suffix!r}; use .yaml, .yml or .toml"]
+            )
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError([f"--config {p}: cannot parse: {e}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"--config {p}: expected a mapping at top level, got {type(data)}"])
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def build_config(
+    raw: Mapping[str, Any],
+    known_nemeses: set[str],
+    known_systems: set[str],
+    known_workloads: set[str],
+) -> TestConfig:
+    """Validate ``raw`` (field name → value) into a `TestConfig`; every problem at once."""
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(_FIELDS))
+    if unknown:
+        problems.append(
+            f"unknown setting(s) {unknown}; known ones are {sorted(_FIELDS)} "
+            "(system settings go under 'settings')"
+        )
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in _FIELDS or value is None:
+            continue
+        try:
+            values[name] = _coerce(name, value)
+        except (TypeError, ValueError) as e:
+            problems.append(f"{name.replace('_', '-')}: {e}")
+    cfg = TestConfig(**{k: v for k, v in values.items() if k in _FIELDS})
+    problems += _check(cfg, known_nemeses, known_systems, known_workloads)
+    if problems:
+        raise ConfigError(problems)
+    if not cfg.name:
+        cfg = dataclasses.replace(cfg, name=f"{cfg.system}-{cfg.workload}")
+    if cfg.replication_factor == 0:
+        cfg = dataclasses.replace(cfg, replication_factor=min(3, cfg.nodes))
+    return cfg
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(TestConfig(), name)
+    if name == "seed":
+        return _int(value)
+    if name == "nemesis":
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise TypeError(f"expected a comma-separated string or a list of names, got {value!r}")
+    if name in ("settings", "env"):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {value!r}")
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(v, str | int | float | bool):
+                raise TypeError(f"{k}: expected a string, number or boolean, got {v!r}")
+            out[str(k)] = str(v) if name == "env" else v
+        return out
+    if isinstance(default, bool):
+        raise AssertionError("no boolean fields")
+    if isinstance(default, int):
+        return _int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    raise AssertionError(f"unhandled field {name}")
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise TypeError(f"expected an integer, got {value!r}")
+
+
+def _check(
+    cfg: TestConfig, known_nemeses: set[str], known_systems: set[str], known_workloads: set[str]
+) -> list[str]:
+    p: list[str] = []
+    if cfg.system not in known_systems:
+        p.append(f"system: {cfg.system!r} is not one of {sorted(known_systems)}")
+    if cfg.workload not in known_workloads:
+        p.append(f"workload: {cfg.workload!r} is not one of {sorted(known_workloads)}")
+    if not 1 <= cfg.nodes <= MAX_NODES:
+        p.append(f"nodes: must be 1..{MAX_NODES}, got {cfg.nodes}")
+    if not 1 <= cfg.keys <= 256:
+        p.append(f"keys: must be 1..256, got {cfg.keys}")
+    if cfg.replication_factor and not 1 <= cfg.replication_factor <= cfg.nodes:
+        p.append(
+            f"replication-factor: must be 1..nodes ({cfg.nodes}), got {cfg.replication_factor}"
+        )
+    if not 0 < cfg.time_limit <= 86400:
+        p.append(f"time-limit: must be > 0 and at most 86400 seconds, got {cfg.time_limit:g}")
+    if not 1 <= cfg.concurrency <= 256:
+        p.append(f"concurrency: must be 1..256, got {cfg.concurrency}")
+    if not 0 < cfg.rate <= 100_000:
+        p.append(f"rate: must be > 0 and at most 100000 ops/s, got {cfg.rate:g}")
+    if cfg.seed is not None and not 0 <= cfg.seed < 2**63:
+        p.append(f"seed: must be 0..2^63-1, got {cfg.seed}")
+    bad = [n for n in cfg.nemesis if n not in known_nemeses]
+    if bad:
+        known = ", ".join(sorted(known_nemeses)) or "none registered yet"
+        p.append(f"nemesis: unknown fault package(s) {bad}; known: {known}")
+    if len(set(cfg.nemesis)) != len(cfg.nemesis):
+        p.append(f"nemesis: a package is named twice in {list(cfg.nemesis)}")
+    for name in ("nemesis_interval", "recovery_timeout", "final_read_timeout"):
+        if not getattr(cfg, name) > 0:
+            p.append(f"{name.replace('_', '-')}: must be > 0, got {getattr(cfg, name)}")
+    if not 0.05 <= cfg.monitor_interval <= 1.0:
+        p.append(
+            f"monitor-interval: must be 0.05..1 s (sampled at least once a second), "
+            f"got {cfg.monitor_interval}"
+        )
+    if cfg.name and (not cfg.name.replace("-", "").replace("_", "").isalnum()):
+        p.append(f"name: use letters, digits, '-' and '_' only, got {cfg.name!r}")
+    return p

@@ -1,0 +1,99 @@
+"""The monitor: replica states sampled into the history, and the health of the cluster.
+
+A `Monitor` thread asks the system for every replica's state (through the admin proxies,
+which no fault touches) every ``interval`` seconds (≤ 1 s), and appends one
+``replica-state`` op per (key, node) with process ``"monitor"`` and type ``info``::
+
+    {"process":"monitor","type":"info","f":"replica-state",
+     "value":{"key":0,"node":"n2","role":"follower","leo":41,"hw":40,"epoch":3,"isr":["n1","n2"]},
+     "node":"n2"}
+
+An unreachable node is sampled as ``"role": "offline"`` with ``leo``/``hw``/``epoch`` -1.
+
+`health` decides whether the cluster has recovered: every key has a leader whose ISR
+holds ``replication_factor`` replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness.history import JSON, MONITOR, F, HistoryWriter, OpType
+from harness.protocols import Cluster
+
+log = logging.getLogger("floodmark")
+
+
+def health(states: list[dict[str, JSON]], keys: int, replication_factor: int) -> dict[int, str]:
+    """Per unhealthy key, what is wrong (empty when every key has a leader and full ISR)."""
+    problems: dict[int, str] = {}
+    for k in range(keys):
+        leaders = [s for s in states if s["key"] == k and s["role"] == "leader"]
+        if not leaders:
+            problems[k] = "no leader"
+            continue
+        top = max(leaders, key=lambda s: int(s["epoch"]))
+        isr = top["isr"]
+        if len(isr) < replication_factor:
+            problems[k] = f"leader {top['node']} has ISR {isr}, needs {replication_factor}"
+    return problems
+
+
+def wait_healthy(
+    cluster: Cluster,
+    timeout: float,
+    stop: threading.Event | None = None,
+    on_sample: Callable[[dict[int, str]], None] = lambda _p: None,
+) -> dict[int, str]:
+    """Poll until `health` is empty or ``timeout`` passes; returns the last problems."""
+    deadline = time.monotonic() + timeout
+    plan = cluster.plan
+    while True:
+        states = cluster.system.replica_states(cluster)
+        problems = health(states, plan.keys, plan.replication_factor)
+        on_sample(problems)
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        if stop is not None and stop.is_set():
+            return problems
+        time.sleep(0.1)
+
+
+class Monitor(threading.Thread):
+    """Samples replica states into the history until stopped."""
+
+    def __init__(self, cluster: Cluster, history: HistoryWriter, interval: float) -> None:
+        super().__init__(name="monitor", daemon=True)
+        self.cluster = cluster
+        self.history = history
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.samples = 0
+        self.latest: list[dict[str, Any]] = []
+
+    def run(self) -> None:
+        next_at = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                self.sample()
+            except Exception:
+                log.exception("monitor: sampling failed; will retry")
+            next_at = max(next_at + self.interval, time.monotonic())
+            self.stopping.wait(max(0.0, next_at - time.monotonic()))
+
+    def sample(self) -> list[dict[str, Any]]:
+        states = self.cluster.system.replica_states(self.cluster)
+        for s in states:
+            self.history.append(MONITOR, OpType.INFO, F.REPLICA_STATE, s, node=str(s["node"]))
+        self.samples += 1
+        self.latest = states
+        return states
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        if self.is_alive():
+            self.join(timeout)

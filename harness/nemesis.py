@@ -1,0 +1,146 @@
+"""The nemesis: executes the seeded fault schedule and records what each fault did.
+
+The schedule is computed before the load starts, from the seed, the config and the node
+names only (`build_schedule`), so the same seed gives the same faults, op for op; targets
+such as "the leader of key k" are resolved by the fault when its op runs. Each package
+gets its own RNG (``Random(f"{seed}/nemesis/{name}")``), so adding a package does not
+change another's schedule.
+
+Every action becomes one history op, process ``"nemesis"``, type ``info``, ``f`` as
+scheduled (``start-partition``...), ``value`` = what the fault reports it did::
+
+    {"process":"nemesis","type":"info","f":"start-partition",
+     "value":{"shape":"majority","cut":{"n1":["n2","n3"]}}}
+
+A fault that raises is recorded with ``"verified": false`` and ``"why"`` (and the op's
+``error``), and the run goes on; the verdict then cannot be trusted to have tested that
+fault. `Nemesis.heal` runs every package's final (heal) ops, also when the run is
+interrupted; `Nemesis.teardown` runs each fault's teardown.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.history import JSON, NEMESIS, HistoryWriter, OpType
+from harness.protocols import Cluster, Fault, FaultOp, FaultPackage, NemesisContext
+from harness.safely import attempt
+
+log = logging.getLogger("floodmark")
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    package: str
+    op: FaultOp
+
+
+def context(
+    seed: int,
+    package: str,
+    brokers: tuple[str, ...],
+    controller: str | None,
+    keys: int,
+    time_limit: float,
+    interval: float,
+) -> NemesisContext:
+    return NemesisContext(
+        rng=random.Random(f"{seed}/nemesis/{package}"),
+        brokers=brokers,
+        controller=controller,
+        keys=keys,
+        time_limit=time_limit,
+        interval=interval,
+    )
+
+
+def build_schedule(
+    packages: Mapping[str, FaultPackage], contexts: Mapping[str, NemesisContext]
+) -> list[Scheduled]:
+    """Every package's ops within the time limit, merged in time order (stable)."""
+    merged: list[Scheduled] = []
+    for name, pkg in packages.items():
+        ctx = contexts[name]
+        for op in pkg.generator(ctx):
+            if op.at < 0 or op.at > ctx.time_limit:
+                continue
+            merged.append(Scheduled(name, op))
+    merged.sort(key=lambda s: s.op.at)
+    return merged
+
+
+class Nemesis(threading.Thread):
+    """Runs a schedule against the faults, recording each action in the history."""
+
+    def __init__(
+        self,
+        packages: Mapping[str, FaultPackage],
+        contexts: Mapping[str, NemesisContext],
+        schedule: Sequence[Scheduled],
+        history: HistoryWriter,
+    ) -> None:
+        super().__init__(name="nemesis", daemon=True)
+        self.packages = packages
+        self.contexts = contexts
+        self.schedule = schedule
+        self.history = history
+        self.faults: dict[str, Fault] = {}
+        self.stopping = threading.Event()
+        self.t0 = time.monotonic()
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def setup(self, cluster: Cluster) -> None:
+        for name, pkg in self.packages.items():
+            fault = pkg.fault()
+            fault.setup(cluster)
+            self.faults[name] = fault
+
+    def begin(self) -> None:
+        """Start executing the schedule; op times count from now."""
+        self.t0 = time.monotonic()
+        self.start()
+
+    def run(self) -> None:
+        for item in self.schedule:
+            delay = self.t0 + item.op.at - time.monotonic()
+            if delay > 0 and self.stopping.wait(delay):
+                return
+            if self.stopping.is_set():
+                return
+            self.execute(item.package, item.op)
+            self.done += 1
+
+    def execute(self, package: str, op: FaultOp) -> None:
+        with self._lock:  # heal must not interleave with a half-done action
+            fault = self.faults[package]
+            try:
+                did: JSON = fault.invoke(op.f, op.value)
+                self.history.append(NEMESIS, OpType.INFO, op.f, did)
+            except Exception as e:
+                log.exception("nemesis: %s %s failed", package, op.f)
+                why = f"{type(e).__name__}: {e}"
+                value = {"requested": op.value, "verified": False, "why": why}
+                self.history.append(NEMESIS, OpType.INFO, op.f, value, error=type(e).__name__)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def heal(self) -> None:
+        """Every package's final ops (heal partitions, resume, restart, unthrottle)."""
+        for name, pkg in self.packages.items():
+            if name not in self.faults:
+                continue
+            for op in pkg.final(self.contexts[name]):
+                self.execute(name, op)
+
+    def teardown(self) -> None:
+        for name, fault in self.faults.items():
+            attempt(f"tearing down fault {name}", fault.teardown)

@@ -1,0 +1,347 @@
+"""One floodmark run, top to bottom: `run`.
+
+`run(config)` is the whole lifecycle of DESIGN.md §2 in one function. Everything that
+must be undone is registered on a `Teardown` (an `ExitStack`) the moment it exists, so
+an error, a Ctrl-C (SIGINT) or a SIGTERM at any point, during setup, load or final
+reads, unwinds in order: workers stopped, faults healed and torn down, monitor stopped,
+node logs collected, every Docker resource labelled with the run's id removed, history
+closed. The signal handlers raise `Interrupted` in the main thread once; further signals
+during teardown are logged and ignored so that teardown finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from harness.config import TestConfig
+from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
+from harness.history import MONITOR, F, HistoryWriter, OpType
+from harness.load import ProcessIds, join_workers, start_workers
+from harness.monitor import Monitor, wait_healthy
+from harness.nemesis import Nemesis, build_schedule, context
+from harness.plan import ClusterSpec
+from harness.progress import Ui
+from harness.protocols import Cluster, FaultPackage, System
+from harness.safely import attempt
+from harness.store import RunDir, new_run_id, open_run, versions, write_test_json
+from harness.systems import load_system
+from workloads import WORKLOADS, WorkloadParams
+
+log = logging.getLogger("floodmark")
+
+STARTUP_TIMEOUT_S = 90.0
+WORKER_JOIN_S = 12.0
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwind to an orderly teardown."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class SetupError(RuntimeError):
+    """The cluster did not come up; says what was missing."""
+
+
+class SignalGuard:
+    """SIGINT/SIGTERM → `Interrupted` in the main thread, once; then ignored (logged)."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalGuard:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        if self.armed:
+            self.armed = False
+            raise Interrupted(signum)
+        log.warning("%s received during teardown: finishing teardown first", signum)
+
+    def disarm(self) -> None:
+        self.armed = False
+
+
+class Teardown(ExitStack):
+    """An ExitStack that first disarms the signal guard, so teardown is never cut short."""
+
+    def __init__(self, guard: SignalGuard) -> None:
+        super().__init__()
+        self.guard = guard
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.guard.disarm()
+        return bool(super().__exit__(*exc))
+
+
+@dataclass
+class Timings:
+    marks: dict[str, float] = field(default_factory=dict)
+    t0: float = field(default_factory=time.monotonic)
+
+    def mark(self, what: str) -> float:
+        self.marks[what] = round(time.monotonic() - self.t0, 3)
+        return self.marks[what]
+
+
+def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> int:
+    """Run one test; return the exit code (0 valid, 1 invalid, 2 unknown or error,
+    128+signal when interrupted).
+
+    1. store      open store/<test>/<timestamp>/, write test.json (config, seed, versions)
+    2. cluster    the System renders the plan; the Docker driver starts networks, volumes,
+                  Toxiproxy with one proxy per directed link, then the nodes; wait until
+                  every key has a leader and a full ISR
+    3. clients    the workload gives each worker an op source; the system a client
+    4. generate   workers (rate-limited) and the nemesis (seeded schedule) run for the time
+                  limit; the monitor samples replica states into the history
+    5. heal       every fault's final ops
+    6. recover    wait (bounded) for leaders and full ISRs again
+    7. final read fresh clients read every key from offset 0; every replica is dumped
+    10. teardown  logs collected; containers, networks, volumes removed (also on Ctrl-C)
+    8. check      the checkers read history.jsonl and write results.json
+    9. report     report.html and junit.xml, when the reports package is installed
+    """
+    ui = ui or Ui()
+    timings = Timings(t0=t0 if t0 is not None else time.monotonic())
+    config = config.with_seed(
+        config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+    )
+    system = load_system(config.system)
+    packages = _fault_packages(config)
+    run_id = new_run_id()
+    spec = ClusterSpec(
+        run_id, config.nodes, config.keys, config.replication_factor, config.profile,
+        dict(config.settings), dict(config.env),
+    )  # fmt: skip
+    plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
+    dclient = docker_client()
+    ui.phase("images")
+    from compose.images import ensure_images
+
+    images = ensure_images(system.images(), console=ui.console)
+    timings.mark("images")
+
+    # 1. store
+    run_dir = open_run(config, run_id)
+    (run_dir.path / "cluster.json").write_bytes(
+        orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2)
+    )
+    _attach_log_file(run_dir)
+    meta: dict[str, Any] = {"versions": versions(images), "timings": timings.marks}
+    write_test_json(run_dir, config, meta)
+    ui.phase(f"run {run_id} → {run_dir.path}")
+    ui.phase(f"reproduce with: {config.command()}")
+
+    history = HistoryWriter(run_dir.history)
+    guard = SignalGuard()
+    outcome: dict[str, Any] = {"status": "running"}
+    with guard:
+        try:
+            with Teardown(guard) as teardown:
+                teardown.callback(history.close)
+                cluster = DockerCluster(plan, system, images, run_dir.path, dclient)
+                teardown.callback(_remove_cluster, cluster, run_dir, ui, timings)
+
+                # 2. cluster
+                ui.phase(f"cluster: {config.nodes} {config.system} nodes, {config.keys} keys")
+                cluster.start(lambda what: ui.phase(f"  starting {what}"))
+                timings.mark("containers_started")
+                problems = wait_healthy(cluster, STARTUP_TIMEOUT_S)
+                if problems:
+                    raise SetupError(
+                        f"the cluster did not get a leader and a full ISR on every key within "
+                        f"{STARTUP_TIMEOUT_S:g} s: {problems}; see {run_dir.logs}/ for node logs"
+                    )
+                ui.phase(f"cluster healthy after {timings.mark('cluster_healthy'):.1f} s")
+                monitor = Monitor(cluster, history, config.monitor_interval)
+                monitor.start()
+                teardown.callback(monitor.stop)
+
+                # 3.-4. clients, nemesis, load
+                nemesis = _nemesis(config, packages, plan.brokers, plan.controller, history)
+                nemesis.setup(cluster)
+                teardown.callback(nemesis.teardown)
+                healed = threading.Event()
+                teardown.callback(_heal, nemesis, healed)
+                stop = threading.Event()
+                params = WorkloadParams(config.keys, config.concurrency, int(config.seed or 0))
+                workload = WORKLOADS[config.workload]
+                sources = [workload.source(i, params) for i in range(config.concurrency)]
+                workers, stats, ids = start_workers(
+                    sources, lambda p: system.client(cluster, p), history, config.rate, stop
+                )
+                teardown.callback(join_workers, workers, WORKER_JOIN_S)
+                teardown.callback(stop.set)
+                nemesis.begin()
+                timings.mark("load_started")
+                ui.load(config.time_limit, stats.by_type, lambda: f"faults {nemesis.done}")
+                stop.set()
+                busy = join_workers(workers, WORKER_JOIN_S)
+                if busy:
+                    ui.note(f"workers still busy after {WORKER_JOIN_S:g} s: {busy}")
+                nemesis.stop()
+
+                # 5.-6. heal, recover
+                ui.phase("healing faults")
+                _heal(nemesis, healed)
+                ui.phase("waiting for recovery (leaders, full ISR)")
+                left = wait_healthy(cluster, config.recovery_timeout)
+                timings.mark("recovered")
+                if left:
+                    ui.note(f"not recovered after {config.recovery_timeout:g} s: {left}")
+
+                # 7. final reads, replica dumps
+                ui.phase("final reads")
+                final = _final_reads(cluster, system, history, ids, config.keys)
+                ui.phase("replica dumps")
+                for d in system.dump_replicas(cluster):
+                    history.append(MONITOR, OpType.INFO, F.REPLICA_DUMP, d, node=str(d["node"]))
+                monitor.stop()
+                timings.mark("final_reads_done")
+                outcome = {
+                    "status": "completed",
+                    "ops": stats.to_json(),
+                    "monitor_samples": monitor.samples,
+                    "nemesis_actions": nemesis.done,
+                    "recovered": not left,
+                    "final_reads": final,
+                    "worker_errors": [repr(w.error) for w in workers if w.error],
+                }
+        except Interrupted as e:
+            outcome = {"status": "interrupted", "signal": signal.Signals(e.signum).name}
+        except SetupError as e:
+            outcome = {"status": "setup-failed", "error": str(e)}
+        except Exception as e:
+            log.exception("run failed")
+            outcome = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+    timings.mark("torn_down")
+    meta["outcome"] = outcome
+    write_test_json(run_dir, config, meta)
+    if guard.received is not None:
+        ui.note(f"interrupted by {signal.Signals(guard.received).name}; torn down")
+        return 128 + guard.received
+    if outcome["status"] != "completed":
+        ui.note(f"run failed: {outcome.get('error')}")
+        return 2
+    code = _check_and_report(run_dir, ui)
+    timings.mark("checked")
+    write_test_json(run_dir, config, meta)
+    return code
+
+
+def _fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
+    from faults.registry import FAULT_PACKAGES
+
+    return {name: FAULT_PACKAGES[name] for name in config.nemesis}
+
+
+def _nemesis(
+    config: TestConfig,
+    packages: dict[str, FaultPackage],
+    brokers: tuple[str, ...],
+    controller: str | None,
+    history: HistoryWriter,
+) -> Nemesis:
+    seed = int(config.seed or 0)
+    contexts = {
+        name: context(
+            seed, name, brokers, controller, config.keys, config.time_limit,
+            config.nemesis_interval,
+        )
+        for name in packages
+    }  # fmt: skip
+    return Nemesis(packages, contexts, build_schedule(packages, contexts), history)
+
+
+def _heal(nemesis: Nemesis, healed: threading.Event) -> None:
+    if healed.is_set():
+        return
+    healed.set()
+    nemesis.stop()
+    nemesis.heal()
+
+
+def _final_reads(
+    cluster: Cluster, system: System, history: HistoryWriter, ids: ProcessIds, keys: int
+) -> dict[str, int]:
+    """Every key read from offset 0 by a fresh client (a fresh process), in parallel."""
+
+    def read(key: int) -> OpType:
+        process = ids.fresh()
+        client = system.client(cluster, process)
+        client.open()
+        try:
+            history.append(process, OpType.INVOKE, F.FINAL_READ, {"key": key})
+            done = client.invoke(F.FINAL_READ, {"key": key})
+            history.append(process, done.type, F.FINAL_READ, done.value, done.node, done.error)
+            return done.type
+        finally:
+            client.close()
+
+    pool = ThreadPoolExecutor(max_workers=min(keys, 8))
+    try:
+        results = list(pool.map(read, range(keys)))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return {t.value: results.count(t) for t in set(results)}
+
+
+def _remove_cluster(cluster: DockerCluster, run_dir: RunDir, ui: Ui, timings: Timings) -> None:
+    ui.phase("teardown: collecting node logs, removing containers, networks, volumes")
+    attempt("collecting node logs", lambda: cluster.collect_logs(run_dir.logs))
+    # A fresh engine connection: the old one may have been cut mid-request by a signal.
+    removed = remove_labelled(docker_client(), cluster.run_id)
+    timings.mark("teardown_done")
+    ui.phase(f"teardown: removed {removed}")
+
+
+def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
+    """Checkers (results.json) and reports, each only if its package is importable."""
+    try:
+        from checkers import check_history
+    except ImportError as e:
+        ui.note(f"checkers not available ({e}); history left unchecked")
+        return 2
+    results = check_history(run_dir.history)
+    results.write(run_dir.path)
+    ui.phase(f"verdict: {results.verdict.value} (results.json)")
+    try:
+        from reports.html import render_report
+        from reports.junit import write_junit
+    except ImportError:
+        return int(results.exit_code)
+    html = render_report(run_dir.path)
+    write_junit(run_dir.path)
+    ui.phase(f"report: {html}")
+    return int(results.exit_code)
+
+
+def _attach_log_file(run_dir: RunDir) -> None:
+    handler = logging.FileHandler(run_dir.path / "harness.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
+    logging.getLogger("floodmark").addHandler(handler)
+    logging.getLogger("floodmark").setLevel(logging.INFO)
