@@ -1,0 +1,222 @@
+"""``slow-disk``: throttle writes to a node's data volume through its blkio cgroup.
+
+cgroup v1 (this engine): the container's blkio cgroup is read from
+``/proc/<pid>/cgroup``; the device is the one holding the data volume (``stat`` of the
+volume's mountpoint on the host, mapped from a partition to its whole disk, since
+blk-throttle works per disk). The fault writes ``"<major>:<minor> <limit>"`` to
+``blkio.throttle.write_bps_device`` and ``write_iops_device`` and lifts it by writing a
+limit of 0. Writes that reach the disk from the container (an fsync, writeback it
+triggers, O_DIRECT) are throttled; the kernel's own background writeback is not (a v1
+limitation), which is why the verification measures fsync latency.
+
+Verification: an fsync probe inside the container (4 KiB write + fsync, repeated, in a
+hidden file on the data volume) before and after; the median must grow ≥ 10x.
+
+A throttle lives in the container's cgroup, so a restart (kill) lifts it; the history
+says when. History value::
+
+    start-slow-disk {"node": "n2", "device": "254:0", "write_bps": 65536, "write_iops": 10,
+        "fsync_ms": {"before": 1.9, "after": 101.4}, "slowdown": 53.4, "verified": true}
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from typing import Final
+
+from docker.models.containers import Container
+
+from harness.history import JSON
+from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+
+from ..common import FaultError, all_nodes, exec_json, verified
+from ..process import lazyfs_on
+from ..schedule import cycle, heal
+
+MIN_SLOWDOWN: Final = 10.0
+LAZYFS_BACKING: Final = "/var/lib/floodmark/backing"
+
+BPS_LEVELS: Final = (256 * 1024, 64 * 1024, 16 * 1024)
+IOPS_LEVELS: Final = (20, 10, 4)
+
+_PROBE = r"""
+import json, os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+p = os.path.join(d, ".floodmark-fsync-probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+lat = []
+try:
+    for i in range(n):
+        os.pwrite(fd, os.urandom(4096), i * 4096)
+        t = time.monotonic(); os.fsync(fd); lat.append(time.monotonic() - t)
+finally:
+    os.close(fd); os.unlink(p)
+print(json.dumps({"ok": True, "ms": [round(x * 1000, 3) for x in lat]}))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    cgroup: str
+    device: str
+
+    def write(self, name: str, limit: int) -> None:
+        path = os.path.join(self.cgroup, name)
+        with open(path, "w") as fh:
+            fh.write(f"{self.device} {limit}\n")
+
+    def read(self, name: str) -> str:
+        with open(os.path.join(self.cgroup, name)) as fh:
+            return fh.read().strip()
+
+
+def blkio_cgroup(container: Container) -> str:
+    container.reload()
+    pid = int(container.attrs["State"]["Pid"])
+    if pid <= 0:
+        raise FaultError(f"{container.name} is not running; cannot throttle its disk")
+    with open(f"/proc/{pid}/cgroup") as fh:
+        for line in fh:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "blkio" in controllers.split(","):
+                return f"/sys/fs/cgroup/blkio{path}"
+    raise FaultError(
+        f"no blkio cgroup for {container.name}; slow-disk needs cgroup v1 with the blkio "
+        "controller visible to floodmark (run floodmark on the Docker host)"
+    )
+
+
+def data_device(container: Container, data_dir: str) -> str:
+    """``major:minor`` of the whole disk under the volume mounted at ``data_dir``."""
+    for m in container.attrs.get("Mounts") or []:
+        if m.get("Destination") == data_dir:
+            source = str(m["Source"])
+            break
+    else:
+        raise FaultError(f"{container.name} has no volume mounted at {data_dir}")
+    st = os.stat(source)
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    if major == 0:
+        raise FaultError(
+            f"the data volume {source} is on a virtual file system (device 0:{minor}); "
+            "blkio can only throttle a block device"
+        )
+    sys_dev = f"/sys/dev/block/{major}:{minor}"
+    if os.path.exists(os.path.join(sys_dev, "partition")):
+        with open(os.path.join(sys_dev, "..", "dev")) as fh:
+            return fh.read().strip()
+    return f"{major}:{minor}"
+
+
+def fsync_probe(container: Container, directory: str, n: int) -> float:
+    """Median fsync latency (ms) of ``n`` 4 KiB writes in ``directory`` of the container."""
+    reply = exec_json(container, ["python3", "-c", _PROBE, directory, str(n)])
+    return float(statistics.median(reply["ms"]))
+
+
+class SlowDiskFault:
+    def __init__(self, probe_writes: int = 9) -> None:
+        self.cluster: Cluster | None = None
+        self.probe_writes = probe_writes
+        self.active: dict[str, Throttle] = {}
+
+    def setup(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def _probe_dir(self, cluster: Cluster, node: str) -> str:
+        # Under lazyfs, probe the real volume (bind-mounted there), not the FUSE layer.
+        if lazyfs_on(cluster.container(node)):
+            return LAZYFS_BACKING
+        return cluster.plan.node(node).data_dir
+
+    def invoke(self, f: str, value: JSON) -> JSON:
+        cluster = self.cluster
+        if cluster is None:
+            raise FaultError("slow-disk used before setup(cluster)")
+        if f.startswith("stop-"):
+            return self._lift(cluster, value)
+        if not isinstance(value, dict) or "node" not in value:
+            raise FaultError(
+                f"start-slow-disk expects {{'node': ..., 'write_bps': ...}}, got {value!r}"
+            )
+        node = str(value["node"])
+        bps, iops = int(value.get("write_bps", 0)), int(value.get("write_iops", 0))
+        c = cluster.container(node)
+        throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(node).data_dir))
+        probe_dir = self._probe_dir(cluster, node)
+        before = fsync_probe(c, probe_dir, self.probe_writes)
+        throttle.write("blkio.throttle.write_bps_device", bps)
+        throttle.write("blkio.throttle.write_iops_device", iops)
+        self.active[node] = throttle
+        after = fsync_probe(c, probe_dir, self.probe_writes)
+        slowdown = after / max(before, 1e-3)
+        return verified(
+            slowdown >= MIN_SLOWDOWN,
+            f"expected fsync latency to grow ≥ {MIN_SLOWDOWN:g}x, it went from {before:.2f} ms "
+            f"to {after:.2f} ms ({slowdown:.1f}x)",
+            node=node,
+            device=throttle.device,
+            cgroup=throttle.cgroup,
+            write_bps=bps,
+            write_iops=iops,
+            fsync_ms={"before": round(before, 3), "after": round(after, 3)},
+            slowdown=round(slowdown, 1),
+        )
+
+    def _lift(self, cluster: Cluster, value: JSON) -> JSON:
+        nodes = list(self.active)
+        if isinstance(value, dict) and value.get("heal") == "all":
+            nodes = all_nodes(cluster)
+        lifted, left = [], {}
+        for n in nodes:
+            c = cluster.container(n)
+            c.reload()
+            if not c.attrs["State"].get("Running"):
+                self.active.pop(n, None)  # a stopped container has no cgroup to lift
+                continue
+            try:
+                throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(n).data_dir))
+            except FaultError:
+                continue  # e.g. a controller without a data volume: nothing was throttled
+            throttle.write("blkio.throttle.write_bps_device", 0)
+            throttle.write("blkio.throttle.write_iops_device", 0)
+            rest = [
+                r
+                for r in (
+                    throttle.read("blkio.throttle.write_bps_device"),
+                    throttle.read("blkio.throttle.write_iops_device"),
+                )
+                if r
+            ]
+            if rest:
+                left[n] = rest
+            lifted.append(n)
+            self.active.pop(n, None)
+        return verified(not left, f"throttles remain after lifting: {left}", lifted=lifted)
+
+    def teardown(self) -> None:
+        self.cluster = None
+
+
+def _generator(ctx: NemesisContext) -> list[FaultOp]:
+    def start(rng: object) -> JSON:
+        r = ctx.rng
+        return {
+            "node": r.choice(ctx.brokers),
+            "write_bps": r.choice(BPS_LEVELS),
+            "write_iops": r.choice(IOPS_LEVELS),
+        }
+
+    return list(cycle(ctx, "slow-disk", start))
+
+
+SLOW_DISK: Final = FaultPackage(
+    name="slow-disk",
+    fault=SlowDiskFault,
+    generator=_generator,
+    final=heal("slow-disk"),
+    colour="#bcbd22",
+    doc="Throttle a node's data-volume writes (blkio write bps and IOPS), then lift it.",
+)

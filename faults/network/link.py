@@ -1,0 +1,172 @@
+"""``link``: degrade chosen links with Toxiproxy toxics (latency + jitter, bandwidth, slicer).
+
+Targets, decided by the seeded schedule:
+
+- ``{"links": "peers-of", "node": "n2"}``: every replication/control link into and out of n2;
+- ``{"links": "client", "node": "n1"}``: the clients' link to n1;
+- ``{"links": "leader-client", "key": 3}``: the clients' link to the current leader of
+  key 3 (looked up when the op runs);
+- ``{"links": ["n1-n2", ...]}``: named proxies.
+
+Toxics (``toxic`` + ``attributes``, Toxiproxy's own names), on the ``streams`` listed
+(``downstream`` = replies, the default, ``upstream`` = requests):
+``latency`` ``{"latency": ms, "jitter": ms}``, ``bandwidth`` ``{"rate": KB/s}``,
+``slicer`` ``{"average_size": bytes, "size_variation": bytes, "delay": µs}``.
+
+Toxiproxy puts a toxic on a proxy's live connections before it answers, so the read-back
+of every proxy (each named toxic present with the asked attributes) verifies it.
+History value::
+
+    start-link {"links": "leader-client", "key": 3, "proxies": ["client-n2"],
+                "toxic": "latency", "attributes": {"latency": 200, "jitter": 20},
+                "streams": ["downstream"], "verified": true}
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Final
+
+from harness.history import JSON
+from harness.plan import CLIENT, LinkKind
+from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+
+from ..common import FaultError, verified
+from ..schedule import cycle, heal
+from .partition import Links, run_parallel
+from .toxiproxy import Stream
+
+PREFIX: Final = "fm-link-"
+TOXICS: Final = {
+    "latency": ({"latency": 200, "jitter": 20}, {"latency": 50, "jitter": 50}),
+    "bandwidth": ({"rate": 64}, {"rate": 512}),
+    "slicer": ({"average_size": 64, "size_variation": 32, "delay": 1000},),
+}
+
+
+def toxic_name(toxic: str, stream: str) -> str:
+    return f"{PREFIX}{toxic}-{stream}"
+
+
+class LinkFault:
+    def __init__(self) -> None:
+        self.cluster: Cluster | None = None
+        self.links = Links(())
+        self.active: dict[str, list[str]] = {}  # proxy → toxic names
+
+    def setup(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.links = Links(cluster.plan.proxies)
+
+    def proxies_for(self, cluster: Cluster, value: dict[str, Any]) -> list[str]:
+        target = value.get("links")
+        if isinstance(target, list):
+            return [str(n) for n in target]
+        if target == "leader-client":
+            leader = cluster.leader(int(value["key"]))
+            if leader is None:
+                raise FaultError(f"key {value['key']} has no leader whose link could be slowed")
+            value["leader"] = leader
+            target, value_node = "client", leader
+        else:
+            value_node = str(value.get("node"))
+        pairs = self.links.by_pair
+        if target == "client":
+            return [p.name for (s, d), p in pairs.items() if s == CLIENT and d == value_node]
+        if target == "peers-of":
+            return sorted(
+                p.name
+                for (s, d), p in pairs.items()
+                if p.kind in (LinkKind.PEER, LinkKind.CONTROL) and value_node in (s, d)
+            )
+        raise FaultError(f"unknown link target {target!r}; see faults.network.link")
+
+    def invoke(self, f: str, value: JSON) -> JSON:
+        cluster = self.cluster
+        if cluster is None:
+            raise FaultError("link used before setup(cluster)")
+        tp = cluster.toxiproxy
+        if f.startswith("stop-"):
+            return self._heal(cluster, isinstance(value, dict) and value.get("heal") == "all")
+        if not isinstance(value, dict) or value.get("toxic") not in TOXICS:
+            raise FaultError(
+                f"start-link expects {{'links', 'toxic', 'attributes'}}, got {value!r}"
+            )
+        spec = dict(value)
+        names = self.proxies_for(cluster, spec)
+        toxic, attributes = str(spec["toxic"]), dict(spec.get("attributes") or {})
+        streams: list[Stream] = [
+            "upstream" if s == "upstream" else "downstream"
+            for s in spec.get("streams") or ["downstream"]
+        ]
+        calls = []
+        for name in names:
+            for s in streams:
+                tname = toxic_name(toxic, s)
+                calls.append(partial(tp.add_toxic, name, tname, toxic, attributes, s))
+                self.active.setdefault(name, []).append(tname)
+        run_parallel(calls)
+        now = tp.proxies()
+        missing = []
+        for name in names:
+            have = {
+                (t.name, t.stream): t.attributes for t in (now[name].toxics if name in now else ())
+            }
+            for s in streams:
+                got = have.get((toxic_name(toxic, s), s))
+                if got is None or any(got.get(k) != v for k, v in attributes.items()):
+                    missing.append(f"{name}/{s}")
+        problems = []
+        if not names:
+            problems.append(f"the target {spec.get('links')!r} maps to no proxy")
+        if missing:
+            problems.append(f"Toxiproxy does not show the {toxic} toxic on {missing}")
+        return verified(not problems, "; ".join(problems), **spec, proxies=names, streams=streams)
+
+    def _heal(self, cluster: Cluster, all_proxies: bool) -> JSON:
+        tp = cluster.toxiproxy
+        now = tp.proxies()
+        todo: dict[str, list[str]] = {n: list(ts) for n, ts in self.active.items()}
+        if all_proxies:
+            for n, p in now.items():
+                ours = [t.name for t in p.toxics if t.name.startswith(PREFIX)]
+                if ours:
+                    todo[n] = sorted(set(todo.get(n, [])) | set(ours))
+        calls = [partial(tp.remove_toxic, n, t) for n, ts in todo.items() for t in ts]
+        run_parallel(calls)
+        self.active = {}
+        after = tp.proxies()
+        left = {
+            n: [t.name for t in p.toxics if t.name.startswith(PREFIX)]
+            for n, p in after.items()
+            if any(t.name.startswith(PREFIX) for t in p.toxics)
+        }
+        return verified(not left, f"link toxics remain: {left}", removed=todo)
+
+    def teardown(self) -> None:
+        self.cluster = None
+
+
+def _generator(ctx: NemesisContext) -> list[FaultOp]:
+    def start(rng: Any) -> JSON:
+        toxic = rng.choice(sorted(TOXICS))
+        attributes = dict(rng.choice(TOXICS[toxic]))
+        kind = rng.choice(["peers-of", "client", "leader-client"])
+        target: dict[str, JSON]
+        if kind == "leader-client":
+            target = {"links": kind, "key": rng.randrange(max(ctx.keys, 1))}
+        else:
+            target = {"links": kind, "node": rng.choice(ctx.brokers)}
+        return {**target, "toxic": toxic, "attributes": attributes, "streams": ["downstream"]}
+
+    return list(cycle(ctx, "link", start))
+
+
+LINK: Final = FaultPackage(
+    name="link",
+    fault=LinkFault,
+    generator=_generator,
+    final=heal("link"),
+    colour="#ff7f0e",
+    doc="Degrade links with Toxiproxy toxics: latency+jitter, bandwidth, slicer.",
+)

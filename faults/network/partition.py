@@ -1,0 +1,289 @@
+"""``partition``: cut directed links between nodes (and clients) through Toxiproxy.
+
+Every ordered pair of nodes has its own proxy (`harness.plan`): the connections ``a``
+opens to ``b`` run through proxy ``a-b``, carrying ``a``'s bytes *upstream* and ``b``'s
+replies *downstream*. A cut ``(a, b)`` (bytes from ``a`` no longer reach ``b``; see
+`faults.network.shapes`) therefore becomes:
+
+- mode ``blackhole`` (a real partition: data dropped, connections hang): a ``timeout``
+  toxic with timeout 0 on ``a-b``'s upstream and on ``b-a``'s downstream;
+- mode ``refuse``: proxy ``a-b`` disabled (connections refused, open ones closed).
+
+All the API calls of one action run concurrently, so a whole cut lands within tens of
+milliseconds (``applied_ms`` in the history). Healing removes the toxics and also resets
+the blackholed proxies' connections (disable, enable): a stream that silently lost bytes
+can never resynchronise, whereas after a real partition TCP would have retransmitted
+them; closing it is what a long real partition does too.
+
+Verification: the proxies are read back (every toxic in place / proxy disabled), then
+each cut link's path is probed from where its traffic starts — ``docker exec`` in the
+source node (``toxiproxy:<port>``, exactly the node's own route) or, for the clients,
+from the harness to the published port. A blackholed link must stay ``silent`` and a
+refused one must refuse. History value::
+
+    start-partition {"shape": "majority", "mode": "blackhole",
+        "groups": [["n1","n3","controller"], ["n2"]], "cut": [["n1","n2"], ...],
+        "proxies": {"n1-n2": ["upstream"], "n2-n1": ["downstream"], ...},
+        "applied_ms": 18.4, "probes": {"n1-n2": {"outcome": "silent", "ms": 500.2}},
+        "verified": true}
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Final
+
+from harness.history import JSON
+from harness.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
+from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+
+from ..agent.probe import ProbeResult, tcp_probe
+from ..common import FaultError, agent, all_nodes, verified
+from ..schedule import cycle, heal
+from . import shapes
+from .toxiproxy import Stream, Toxiproxy
+
+TOXIC_UP: Final = "fm-partition-up"
+TOXIC_DOWN: Final = "fm-partition-down"
+MODES: Final = ("blackhole", "refuse")
+PROBE_DEADLINE: Final = 0.5
+PARALLEL: Final = 32
+
+Link = tuple[str, str]
+
+
+def run_parallel(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run independent API calls concurrently; re-raises the first failure."""
+    if not calls:
+        return []
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+class Links:
+    """The cluster's fault-able proxies indexed by (src, dst); admin links are excluded."""
+
+    def __init__(self, proxies: Iterable[ProxyPlan]) -> None:
+        self.by_pair: dict[Link, ProxyPlan] = {
+            (p.src, p.dst): p for p in proxies if p.kind is not LinkKind.ADMIN and p.src != ADMIN
+        }
+
+    def get(self, src: str, dst: str) -> ProxyPlan | None:
+        return self.by_pair.get((src, dst))
+
+    def blackhole(self, cut: Iterable[Link]) -> dict[str, list[str]]:
+        """proxy name → the streams that carry the cut bytes (see module docstring)."""
+        streams: dict[str, list[str]] = defaultdict(list)
+        for a, b in cut:
+            forward, backward = self.get(a, b), self.get(b, a)
+            if forward is not None and "upstream" not in streams[forward.name]:
+                streams[forward.name].append("upstream")
+            if backward is not None and "downstream" not in streams[backward.name]:
+                streams[backward.name].append("downstream")
+        return {k: sorted(v) for k, v in sorted(streams.items()) if v}
+
+    def refuse(self, cut: Iterable[Link]) -> list[str]:
+        """The proxies to disable: the connections the cut's sources open."""
+        return sorted({p.name for a, b in cut if (p := self.get(a, b)) is not None})
+
+
+class PartitionFault:
+    def __init__(self) -> None:
+        self.cluster: Cluster | None = None
+        self.links = Links(())
+        self.touched: dict[str, str] = {}  # proxy → mode it was cut with
+
+    def setup(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.links = Links(cluster.plan.proxies)
+
+    def _cluster(self) -> Cluster:
+        if self.cluster is None:
+            raise FaultError("partition used before setup(cluster)")
+        return self.cluster
+
+    def invoke(self, f: str, value: JSON) -> JSON:
+        cluster = self._cluster()
+        if f.startswith("stop-"):
+            return self.heal(all_proxies=isinstance(value, dict) and value.get("heal") == "all")
+        t0 = time.monotonic()
+        if not isinstance(value, dict) or value.get("mode") not in MODES:
+            raise FaultError(f"start-partition expects {{'shape', 'mode', 'cut'}}, got {value!r}")
+        mode = str(value["mode"])
+        if value.get("shape") == "leader":
+            leader = cluster.leader(int(value["key"]))
+            if leader is None:
+                raise FaultError(f"key {value['key']} has no leader to isolate right now")
+            cut = shapes.isolate(leader, all_nodes(cluster), "leader")
+            spec: dict[str, JSON] = {**value, **cut.to_json(), "leader": leader}
+            links = set(cut.links)
+        else:
+            links = {(str(a), str(b)) for a, b in value.get("cut", [])}
+            spec = dict(value)
+        applied = self.apply(cluster.toxiproxy, links, mode)
+        applied_ms = (time.monotonic() - t0) * 1000
+        missing = self.read_back(cluster.toxiproxy, applied, mode)
+        probes = self.probe(cluster, applied, mode)
+        expected = "silent" if mode == "blackhole" else "refused"
+        bad = {k: p for k, p in probes.items() if p["outcome"] != expected}
+        problems = []
+        if missing:
+            problems.append(f"Toxiproxy does not show the cut on {missing}")
+        if bad:
+            problems.append(f"probes through cut links should be {expected}, got {bad}")
+        if not applied:
+            problems.append(f"the cut {sorted(links)} maps to no proxy of this cluster")
+        return verified(
+            not problems,
+            "; ".join(problems),
+            **spec,
+            proxies=applied,
+            applied_ms=round(applied_ms, 1),
+            probes=probes,
+        )
+
+    def apply(self, tp: Toxiproxy, cut: Iterable[Link], mode: str) -> dict[str, list[str]]:
+        calls: list[Callable[[], Any]] = []
+        if mode == "refuse":
+            names = self.links.refuse(cut)
+            for name in names:
+                calls.append(partial(tp.disable, name))
+                self.touched[name] = mode
+            run_parallel(calls)
+            return {name: ["disabled"] for name in names}
+        streams = self.links.blackhole(cut)
+        for name, ss in streams.items():
+            for s in ss:
+                stream: Stream = "upstream" if s == "upstream" else "downstream"
+                toxic = TOXIC_UP if s == "upstream" else TOXIC_DOWN
+                calls.append(partial(tp.add_toxic, name, toxic, "timeout", {"timeout": 0}, stream))
+            self.touched[name] = mode
+        run_parallel(calls)
+        return streams
+
+    def read_back(self, tp: Toxiproxy, applied: dict[str, list[str]], mode: str) -> list[str]:
+        """The proxies whose state does not show the cut."""
+        now = tp.proxies()
+        missing = []
+        for name, streams in applied.items():
+            p = now.get(name)
+            if p is None:
+                missing.append(name)
+            elif mode == "refuse":
+                if p.enabled:
+                    missing.append(name)
+            else:
+                have = {t.stream for t in p.toxics if t.name in (TOXIC_UP, TOXIC_DOWN)}
+                if not set(streams) <= have:
+                    missing.append(name)
+        return missing
+
+    def probe(self, cluster: Cluster, applied: dict[str, list[str]], mode: str) -> dict[str, JSON]:
+        """Probe every proxy whose upstream is cut (or disabled), grouped by source."""
+        by_src: dict[str, list[ProxyPlan]] = defaultdict(list)
+        for name, streams in applied.items():
+            if mode == "refuse" or "upstream" in streams:
+                p = cluster.plan.proxy(name)
+                by_src[p.src].append(p)
+
+        def from_source(src: str, proxies: list[ProxyPlan]) -> dict[str, JSON]:
+            if src == CLIENT:
+                return {p.name: self._probe_client(cluster, p).to_json() for p in proxies}
+            addresses = {f"toxiproxy:{p.listen_port}": p.name for p in proxies}
+            c = cluster.container(src)
+            c.reload()
+            if not c.attrs["State"].get("Running") or c.attrs["State"].get("Paused"):
+                return {
+                    p.name: {"outcome": "skipped", "detail": f"{src} not running"} for p in proxies
+                }
+            reply = agent(c, "probe.py", "--deadline", str(PROBE_DEADLINE), *addresses)
+            return {addresses[a]: r for a, r in reply["probes"].items()}
+
+        out: dict[str, JSON] = {}
+        for part in run_parallel([partial(from_source, s, ps) for s, ps in by_src.items()]):
+            out.update(part)
+        # A source that is down sends nothing anyway: not evidence against the cut.
+        return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
+
+    def _probe_client(self, cluster: Cluster, p: ProxyPlan) -> ProbeResult:
+        return tcp_probe(cluster.endpoint(p.name), PROBE_DEADLINE)
+
+    def heal(self, all_proxies: bool) -> JSON:
+        """Undo every cut (or, for the final heal, any partition state on any proxy)."""
+        cluster = self._cluster()
+        tp = cluster.toxiproxy
+        now = tp.proxies()
+        names = set(self.touched)
+        if all_proxies:
+            names |= {
+                n
+                for n, p in now.items()
+                if n in {q.name for q in self.links.by_pair.values()}
+                and (not p.enabled or any(t.name in (TOXIC_UP, TOXIC_DOWN) for t in p.toxics))
+            }
+
+        def undo(name: str) -> str:
+            p = now.get(name)
+            if p is None:
+                return "absent"
+            ours = [t.name for t in p.toxics if t.name in (TOXIC_UP, TOXIC_DOWN)]
+            if ours:
+                tp.disable(name)  # close the streams that lost bytes (module docstring)
+                for t in ours:
+                    tp.remove_toxic(name, t)
+            tp.enable(name)
+            return "reset" if ours else "enabled"
+
+        order = sorted(names)
+        done = dict(zip(order, run_parallel([partial(undo, n) for n in order]), strict=True))
+        self.touched = {}
+        after = tp.proxies()
+        left = sorted(
+            n
+            for n in names
+            if n in after
+            and (
+                not after[n].enabled
+                or any(t.name in (TOXIC_UP, TOXIC_DOWN) for t in after[n].toxics)
+            )
+        )
+        return verified(not left, f"proxies still cut after healing: {left}", healed=done)
+
+    def teardown(self) -> None:
+        self.cluster = None
+
+
+def _generator(ctx: NemesisContext) -> list[FaultOp]:
+    members = [*ctx.brokers, *([ctx.controller] if ctx.controller else [])]
+    wanted = ctx.options.get("partition_shapes") or shapes.ALL_SHAPES
+    usable = [s for s in wanted if shapes.applicable(s, len(members), len(ctx.brokers))]
+    modes = ctx.options.get("partition_modes") or MODES
+    if not usable:
+        raise ValueError(
+            f"no partition shape in {list(wanted)} fits {len(members)} nodes; use more nodes"
+        )
+
+    def start(rng: Any) -> JSON:
+        shape = rng.choice(usable)
+        mode = rng.choice(list(modes))
+        if shape == "leader":
+            return {"shape": "leader", "key": rng.randrange(max(ctx.keys, 1)), "mode": mode}
+        pool = list(ctx.brokers) if shape == "clients" else members
+        return {**shapes.SHAPES[shape](pool, rng).to_json(), "mode": mode}
+
+    return list(cycle(ctx, "partition", start))
+
+
+PARTITION: Final = FaultPackage(
+    name="partition",
+    fault=PartitionFault,
+    generator=_generator,
+    final=heal("partition"),
+    colour="#1f77b4",
+    doc="Cut links through Toxiproxy: shapes one, majority, ring, bridge, leader, one-way, "
+    "clients; modes blackhole (timeout toxic) and refuse (proxy disabled).",
+)

@@ -1,0 +1,282 @@
+"""Process faults: ``kill`` (SIGKILL, restart later) and ``pause`` (cgroup freezer).
+
+``kill``: ``docker kill`` (SIGKILL) of the target nodes; the data volume survives and
+``stop-kill`` runs ``docker start``. A process crash keeps the OS page cache, so when a
+node runs the lazyfs layer the fault first tells it to write everything through
+(``passthrough``) — only ``lose-unfsynced`` (power loss) drops un-fsynced writes.
+Verified by the container state (not running after the kill, running after the start).
+
+``pause``: ``docker pause`` (cgroup freezer: a GC-like stall, sockets stay open), then
+``docker unpause``. Verified by the container state *and* the freezer cgroup reading
+``FROZEN``/``THAWED``.
+
+History values::
+
+    start-kill  {"target": "leader", "key": 2, "nodes": ["n3"], "killed": ["n3"],
+                 "lazyfs": {"n3": "passthrough"}, "verified": true}
+    stop-kill   {"restarted": ["n3"], "verified": true}
+    start-pause {"target": "one", "nodes": ["n1"], "paused": ["n1"],
+                 "freezer": {"n1": "FROZEN"}, "verified": true}
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from docker.errors import APIError
+from docker.models.containers import Container
+
+from harness.history import JSON
+from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+
+from .common import (
+    FaultError,
+    agent,
+    all_nodes,
+    choose_target,
+    container_env,
+    resolve_target,
+    verified,
+    wait_until,
+)
+from .schedule import cycle, heal
+
+STATE_TIMEOUT: Final = 30.0
+
+
+def state(container: Container) -> str:
+    container.reload()
+    st = container.attrs["State"]
+    if st.get("Paused"):
+        return "paused"
+    return "running" if st.get("Running") else "stopped"
+
+
+def lazyfs_on(container: Container) -> bool:
+    return container_env(container).get("FLOODMARK_LAZYFS") == "1"
+
+
+def wait_lazyfs(container: Container, timeout: float = STATE_TIMEOUT) -> str:
+    """Wait until a (re)started node's lazyfs answers; returns its mode."""
+
+    def ready() -> str | None:
+        try:
+            reply = agent(container, "lazyfs.py", "ctl", "status")
+        except (FaultError, APIError):
+            return None
+        return str(reply["mode"]) if reply.get("ok") else None
+
+    return wait_until(ready, timeout, f"lazyfs to answer in {container.name}", interval=0.2)
+
+
+def freezer_state(container: Container) -> str:
+    """The container's cgroup v1 freezer state (``FROZEN``, ``THAWED``, ``FREEZING``)."""
+    container.reload()
+    pid = int(container.attrs["State"]["Pid"])
+    with open(f"/proc/{pid}/cgroup") as fh:
+        for line in fh:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if "freezer" in controllers.split(","):
+                with open(f"/sys/fs/cgroup/freezer{path}/freezer.state") as st:
+                    return st.read().strip()
+    raise FaultError(
+        f"no freezer cgroup for {container.name} in /proc/{pid}/cgroup; floodmark needs "
+        "cgroup v1 (or run it where the freezer is visible)"
+    )
+
+
+def kill_node(cluster: Cluster, node: str, flush: bool) -> dict[str, JSON]:
+    """SIGKILL one node (unpausing it first if paused); returns what was done."""
+    c = cluster.container(node)
+    done: dict[str, JSON] = {}
+    if state(c) == "paused":
+        c.unpause()
+        done["unpaused_first"] = True
+    if state(c) != "running":
+        done["already"] = "stopped"
+        return done
+    if flush and lazyfs_on(c):
+        reply = agent(c, "lazyfs.py", "ctl", "passthrough")
+        done["lazyfs"] = "passthrough" if reply.get("ok") else f"failed: {reply.get('error')}"
+    c.kill(signal="SIGKILL")
+    wait_until(lambda: state(c) == "stopped", STATE_TIMEOUT, f"{node} to stop after SIGKILL")
+    done["killed"] = True
+    return done
+
+
+def start_node(cluster: Cluster, node: str) -> dict[str, JSON]:
+    c = cluster.container(node)
+    if state(c) == "running":
+        return {"already": "running"}
+    c.start()
+    wait_until(lambda: state(c) == "running", STATE_TIMEOUT, f"{node} to run after start")
+    done: dict[str, JSON] = {"started": True}
+    if lazyfs_on(c):
+        done["lazyfs"] = wait_lazyfs(c)
+    return done
+
+
+class KillFault:
+    """SIGKILL nodes; restart them on stop (see module docstring)."""
+
+    def __init__(self, flush_lazyfs: bool = True) -> None:
+        self.flush_lazyfs = flush_lazyfs
+        self.cluster: Cluster | None = None
+        self.down: list[str] = []
+
+    def setup(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def _cluster(self) -> Cluster:
+        if self.cluster is None:
+            raise FaultError("kill fault used before setup(cluster)")
+        return self.cluster
+
+    def invoke(self, f: str, value: JSON) -> JSON:
+        cluster = self._cluster()
+        if f.startswith("start-"):
+            nodes = resolve_target(cluster, value)
+            actions = {n: kill_node(cluster, n, self.flush_lazyfs) for n in nodes}
+            killed = [n for n, a in actions.items() if a.get("killed")]
+            self.down.extend(n for n in killed if n not in self.down)
+            states = {n: state(cluster.container(n)) for n in nodes}
+            ok = all(s == "stopped" for s in states.values())
+            return verified(
+                ok,
+                f"expected {nodes} stopped after SIGKILL, states are {states}",
+                **_spec(value),
+                nodes=nodes,
+                killed=killed,
+                actions=actions,
+            )
+        nodes = all_nodes(cluster) if _is_heal(value) else list(self.down)
+        actions = {n: start_node(cluster, n) for n in nodes}
+        self.down = []
+        states = {n: state(cluster.container(n)) for n in nodes}
+        ok = all(s == "running" for s in states.values())
+        restarted = [n for n, a in actions.items() if a.get("started")]
+        return verified(
+            ok,
+            f"expected {nodes} running after docker start, states are {states}",
+            restarted=restarted,
+            actions=actions,
+        )
+
+    def teardown(self) -> None:
+        self.cluster = None
+
+
+class PauseFault:
+    """Freeze nodes with the cgroup freezer; thaw them on stop."""
+
+    def __init__(self) -> None:
+        self.cluster: Cluster | None = None
+        self.paused: list[str] = []
+
+    def setup(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def invoke(self, f: str, value: JSON) -> JSON:
+        cluster = self.cluster
+        if cluster is None:
+            raise FaultError("pause fault used before setup(cluster)")
+        if f.startswith("start-"):
+            nodes = resolve_target(cluster, value)
+            paused, skipped = [], {}
+            for n in nodes:
+                c = cluster.container(n)
+                st = state(c)
+                if st != "running":
+                    skipped[n] = st
+                    continue
+                c.pause()
+                paused.append(n)
+            self.paused.extend(n for n in paused if n not in self.paused)
+            freezer = {n: freezer_state(cluster.container(n)) for n in paused}
+            ok = bool(paused) and all(v == "FROZEN" for v in freezer.values())
+            why = (
+                f"no target could be paused (states {skipped})"
+                if not paused
+                else f"expected the freezer cgroup FROZEN, read {freezer}"
+            )
+            return verified(
+                ok,
+                why,
+                **_spec(value),
+                nodes=nodes,
+                paused=paused,
+                skipped=skipped,
+                freezer=freezer,
+            )
+        if _is_heal(value):
+            nodes = [n for n in all_nodes(cluster) if state(cluster.container(n)) == "paused"]
+        else:
+            nodes = list(self.paused)
+        resumed = []
+        for n in nodes:
+            c = cluster.container(n)
+            if state(c) == "paused":
+                c.unpause()
+                resumed.append(n)
+        self.paused = []
+        states = {n: state(cluster.container(n)) for n in nodes}
+        ok = all(s != "paused" for s in states.values())
+        return verified(ok, f"expected {nodes} thawed, states are {states}", resumed=resumed)
+
+    def teardown(self) -> None:
+        self.cluster = None
+
+
+def _spec(value: JSON) -> dict[str, JSON]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _is_heal(value: JSON) -> bool:
+    return isinstance(value, dict) and value.get("heal") == "all"
+
+
+def _kill_generator(ctx: NemesisContext) -> list[FaultOp]:
+    kinds = tuple(
+        ctx.options.get("kill_targets")
+        or ("one", "leader", "minority", "majority", "all", "controller")
+    )
+    return list(
+        cycle(
+            ctx,
+            "kill",
+            lambda rng: choose_target(rng, ctx.brokers, ctx.controller, ctx.keys, kinds),
+        )
+    )
+
+
+def _pause_generator(ctx: NemesisContext) -> list[FaultOp]:
+    kinds = tuple(
+        ctx.options.get("pause_targets") or ("one", "leader", "minority", "majority", "controller")
+    )
+    return list(
+        cycle(
+            ctx,
+            "pause",
+            lambda rng: choose_target(rng, ctx.brokers, ctx.controller, ctx.keys, kinds),
+        )
+    )
+
+
+KILL: Final = FaultPackage(
+    name="kill",
+    fault=KillFault,
+    generator=_kill_generator,
+    final=heal("kill"),
+    colour="#d62728",
+    doc="SIGKILL a node, a key's leader, a minority, a majority, all, or the controller; "
+    "restart after a delay (data volume kept).",
+)
+
+PAUSE: Final = FaultPackage(
+    name="pause",
+    fault=PauseFault,
+    generator=_pause_generator,
+    final=heal("pause"),
+    colour="#9467bd",
+    doc="Freeze nodes with the cgroup freezer (docker pause), a GC-like stall; then thaw.",
+)
