@@ -1,0 +1,424 @@
+"""The Apache Kafka system adapter (KRaft): cluster layout, clients, replica introspection.
+
+Topology: brokers ``n1..nN`` (``process.roles=broker``, node ids 1..N) and one KRaft
+controller node ``controller`` (node id 100). Every node is alone on its own internal
+network with Toxiproxy (`harness.docker_cluster`), so every link goes through a proxy.
+
+A Kafka broker advertises ONE address per listener, yet each directed link needs its own
+proxy. So the peer proxies are bound per source network (`ProxyPlan.listen_node`): inside
+n1 the names ``n2``, ``n3`` and ``controller`` resolve (``proxy_hosts``) to Toxiproxy's
+address on net-n1, where the proxies ``n1-n2``, ``n1-n3`` and ``n1-controller`` listen on
+the ports those nodes advertise. Each broker has its own REPLICATION port (nJ: 9100+J),
+since ``n1-n2`` and ``n1-n3`` share one address (Toxiproxy's on net-n1)::
+
+    proxy          bound on                 port    upstream          carries
+    nI-nJ          toxiproxy@net-nI         9100+J  nJ:9100+J         nI's replica fetches from nJ
+    nI-controller  toxiproxy@net-nI         9093    controller:9093   nI's heartbeats, metadata
+    controller-nI  toxiproxy@net-controller 9100+I  nI:9100+I         nothing: KRaft brokers pull
+    client-nI      all networks, published  H_c     nI:9094           the test's clients
+    admin-nI       all networks, published  H_a     nI:9095           the monitor (never faulted)
+
+``H_c``/``H_a`` are free host ports chosen at render time: the broker's EXTERNAL and ADMIN
+listeners advertise ``127.0.0.1:H``, and the proxy listens on and is published at the same
+port, so a client that bootstraps through ``client-nI`` keeps using the client proxies.
+
+Keys are the partitions ``0..keys-1`` of the topic ``floodmark`` (created once the
+cluster is up, with the run's RF and ``min.insync.replicas``).
+
+What the monitor reports (`replica_states`), per partition and replica:
+
+- ``role``, ``isr``: from the Admin API's topic metadata (the controller's view, as
+  served by the broker asked through its admin proxy);
+- leader ``hw`` and ``epoch``: ``ListOffsets(latest)`` answered by the leader: the HW
+  (latest offset a read_uncommitted consumer can see) and the leader epoch;
+- ``leo`` of every replica, and ``hw``/``epoch`` of followers: from the replica's own
+  files, read inside its container (``kafka_logdump.py --summary``): LEO after the last
+  complete batch, HW from ``replication-offset-checkpoint`` (written every second, so a
+  follower's HW may lag by that much), epoch from ``leader-epoch-checkpoint``. Kafka does
+  not expose a follower's LEO or HW to clients.
+
+Replica dumps (`dump_replicas`) read each replica's segment files the same way; the
+harness calls them after recovery, when the checkpoints are current (it waits 2 s).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jinja2
+
+from harness.config import ConfigError
+from harness.history import JSON
+from harness.plan import (
+    ADMIN,
+    CLIENT,
+    ClusterPlan,
+    ClusterSpec,
+    LinkKind,
+    NodePlan,
+    ProxyPlan,
+    Role,
+    link_name,
+)
+from harness.protocols import Client, Cluster
+
+REPLICATION_BASE_PORT: Final = 9100
+"""Broker nJ's REPLICATION listener is on port 9100+J (distinct per broker, see above)."""
+CONTROLLER_PORT: Final = 9093
+EXTERNAL_PORT: Final = 9094
+ADMIN_PORT: Final = 9095
+CONTROLLER: Final = "controller"
+CONTROLLER_ID: Final = 100
+TOPIC: Final = "floodmark"
+CONFIG_PATH: Final = "/etc/floodmark/kafka/server.properties"
+DATA_DIR: Final = "/data/kafka"
+LOGDUMP: Final = "/opt/kafka/kafka_logdump.py"
+
+PROFILES: Final[dict[str, dict[str, Any]]] = {
+    "safe": {
+        "min.insync.replicas": 2,
+        "unclean.leader.election.enable": False,
+    },
+    "unclean": {
+        "min.insync.replicas": 1,
+        "unclean.leader.election.enable": True,
+    },
+    "fsync": {
+        "min.insync.replicas": 2,
+        "unclean.leader.election.enable": False,
+        "log.flush.interval.messages": 1,
+    },
+}
+"""Named configurations under test. ``safe``: RF=3, ``min.insync.replicas=2``, no unclean
+election, Kafka's default of never fsyncing (durability by replication). ``unclean``:
+``min.insync.replicas=1`` with unclean election (loses acked writes by design).
+``fsync``: ``safe`` plus an fsync per message (survives power loss of every node)."""
+
+DEFAULT_SETTINGS: Final[dict[str, Any]] = {
+    "log.flush.interval.messages": None,
+    "replica.lag.time.max.ms": 10_000,
+    "broker.session.timeout.ms": 6_000,
+    "auto.leader.rebalance.enable": False,
+    "idempotence": True,
+}
+"""Every setting a profile or ``--set`` may change; ``idempotence`` is the producers'.
+Other keys containing a dot are passed to server.properties as they are."""
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("compose", "kafka"),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def cluster_id(run_id: str) -> str:
+    """The KRaft cluster id for a run: 16 bytes from the run id, base64url, 22 chars."""
+    raw = hashlib.sha256(run_id.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports free on 127.0.0.1 now (held open together while chosen)."""
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def resolve_settings(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The profile's settings with the run's overrides; ConfigError on unknown names."""
+    if profile not in PROFILES:
+        raise ConfigError(
+            [f"kafka: profile {profile!r} is not one of {sorted(PROFILES)} (see PROFILES)"]
+        )
+    settings = {**DEFAULT_SETTINGS, **PROFILES[profile]}
+    problems = [
+        f"kafka: setting {k!r} is unknown; known: {sorted(settings)} or any broker "
+        "property (a name with a dot)"
+        for k in overrides
+        if k not in settings and "." not in k
+    ]
+    if problems:
+        raise ConfigError(problems)
+    settings.update(overrides)
+    return settings
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaLayout:
+    """Host ports chosen at render time (the brokers advertise them)."""
+
+    client_ports: dict[str, int]
+    admin_ports: dict[str, int]
+
+
+class KafkaSystem:
+    """`harness.protocols.System` for Apache Kafka in KRaft mode (one instance per run)."""
+
+    name = "kafka"
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
+        self._min_isr = 2
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def images(self) -> list[str]:
+        return ["toxiproxy", "kafka"]
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def render(self, spec: ClusterSpec) -> ClusterPlan:
+        if spec.profile not in PROFILES and spec.profile.startswith("kafka-"):
+            profile = "safe"  # the harness's replog-style default; Kafka has no such versions
+        else:
+            profile = spec.profile
+        settings = resolve_settings(profile, dict(spec.settings))
+        self._settings = settings
+        self._min_isr = int(settings["min.insync.replicas"])
+        if spec.replication_factor > spec.nodes:
+            raise ConfigError(
+                [f"kafka: replication factor {spec.replication_factor} > {spec.nodes} brokers"]
+            )
+        brokers = tuple(f"n{i}" for i in range(1, spec.nodes + 1))
+        ports = free_ports(2 * len(brokers))
+        layout = KafkaLayout(
+            client_ports=dict(zip(brokers, ports[: len(brokers)], strict=True)),
+            admin_ports=dict(zip(brokers, ports[len(brokers) :], strict=True)),
+        )
+        server_props = {k: v for k, v in settings.items() if "." in k and k not in _TEMPLATED}
+        common = {
+            "run_id": spec.run_id,
+            "controller_id": CONTROLLER_ID,
+            "replication_factor": spec.replication_factor,
+            "s": settings,
+            "extra": server_props,
+        }
+        env = {"KAFKA_CLUSTER_ID": cluster_id(spec.run_id), **spec.env}
+        repl = {b: REPLICATION_BASE_PORT + i for i, b in enumerate(brokers, start=1)}
+        proxies: list[ProxyPlan] = []
+        nodes: list[NodePlan] = []
+        for i, b in enumerate(brokers, start=1):
+            cp, ap = layout.client_ports[b], layout.admin_ports[b]
+            proxies += [
+                ProxyPlan(link_name(CLIENT, b), CLIENT, b, LinkKind.CLIENT, cp,
+                          f"{b}:{EXTERNAL_PORT}", publish=True, host_port=cp),
+                ProxyPlan(link_name(ADMIN, b), ADMIN, b, LinkKind.ADMIN, ap,
+                          f"{b}:{ADMIN_PORT}", publish=True, host_port=ap),
+                ProxyPlan(link_name(b, CONTROLLER), b, CONTROLLER, LinkKind.CONTROL,
+                          CONTROLLER_PORT, f"{CONTROLLER}:{CONTROLLER_PORT}", listen_node=b),
+                ProxyPlan(link_name(CONTROLLER, b), CONTROLLER, b, LinkKind.CONTROL,
+                          repl[b], f"{b}:{repl[b]}", listen_node=CONTROLLER),
+            ]  # fmt: skip
+            for other in brokers:
+                if other != b:
+                    proxies.append(
+                        ProxyPlan(link_name(b, other), b, other, LinkKind.PEER,
+                                  repl[other], f"{other}:{repl[other]}", listen_node=b)
+                    )  # fmt: skip
+            props = _templates.get_template("server.properties.j2").render(
+                node=b,
+                role="broker",
+                node_id=i,
+                replication_port=repl[b],
+                client_port=cp,
+                admin_port=ap,
+                **common,
+            )
+            nodes.append(
+                NodePlan(
+                    name=b,
+                    role=Role.BROKER,
+                    image="kafka",
+                    command=("/opt/kafka/start-kafka.sh",),
+                    files={CONFIG_PATH: props},
+                    data_dir="/data",
+                    env=env,
+                    proxy_hosts=(*(o for o in brokers if o != b), CONTROLLER),
+                )
+            )
+        ctl_props = _templates.get_template("server.properties.j2").render(
+            node=CONTROLLER, role="controller", node_id=CONTROLLER_ID, **common
+        )
+        nodes.append(
+            NodePlan(
+                name=CONTROLLER,
+                role=Role.CONTROLLER,
+                image="kafka",
+                command=("/opt/kafka/start-kafka.sh",),
+                files={CONFIG_PATH: ctl_props},
+                data_dir="/data",
+                env={**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"},
+            )
+        )
+        return ClusterPlan(
+            run_id=spec.run_id,
+            system=self.name,
+            brokers=brokers,
+            controller=CONTROLLER,
+            nodes=tuple(nodes),
+            proxies=tuple(proxies),
+            keys=spec.keys,
+            replication_factor=spec.replication_factor,
+        )
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def client(self, cluster: Cluster, process: int) -> Client:
+        from workloads.kafka_client import KafkaClient, KafkaClientConfig
+
+        self.setup(cluster)
+        bootstrap = ",".join(cluster.endpoint(link_name(CLIENT, b)) for b in cluster.plan.brokers)
+        return KafkaClient(
+            KafkaClientConfig(
+                bootstrap=bootstrap,
+                topic=TOPIC,
+                idempotence=bool(self._settings["idempotence"]),
+                client_id=f"floodmark-p{process}",
+            )
+        )
+
+    def _admin_bootstrap(self, cluster: Cluster) -> str:
+        return ",".join(cluster.endpoint(link_name(ADMIN, b)) for b in cluster.plan.brokers)
+
+    def setup(self, cluster: Cluster, timeout_s: float = 120.0) -> None:
+        """Create the topic (once) and wait until every partition has a leader and a full
+        ISR. Idempotent; called before the first client or monitor sample."""
+        from workloads.kafka_client import ensure_topic
+
+        with self._lock:
+            if self._ready:
+                return
+            ensure_topic(
+                self._admin_bootstrap(cluster),
+                TOPIC,
+                partitions=cluster.plan.keys,
+                replication_factor=cluster.plan.replication_factor,
+                configs={
+                    "min.insync.replicas": str(self._min_isr),
+                    "unclean.leader.election.enable": str(
+                        bool(self._settings["unclean.leader.election.enable"])
+                    ).lower(),
+                },
+                timeout_s=timeout_s,
+            )
+            self._ready = True
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def replica_states(self, cluster: Cluster) -> list[dict[str, JSON]]:
+        from workloads.kafka_client import describe_partitions
+
+        self.setup(cluster)
+        brokers = cluster.plan.brokers
+        with ThreadPoolExecutor(max_workers=len(brokers) + 1) as pool:
+            meta_f = pool.submit(describe_partitions, self._admin_bootstrap(cluster), TOPIC)
+            disk = dict(
+                zip(brokers, pool.map(lambda b: _logdump(cluster, b, summary=True), brokers),
+                    strict=True)
+            )  # fmt: skip
+            meta = meta_f.result()
+        states: list[dict[str, JSON]] = []
+        for key in range(cluster.plan.keys):
+            pm = meta.get(key)
+            replicas = pm.replicas if pm else list(brokers)
+            for node in replicas:
+                d = disk[node]
+                part = d.get(str(key)) if d is not None else None
+                if part is None:
+                    states.append(_offline(key, node))
+                    continue
+                epochs = part["epochs"]
+                epoch = int(epochs[-1][0]) if epochs else -1
+                hw = part["hw_checkpoint"]
+                state: dict[str, JSON] = {
+                    "key": key,
+                    "node": node,
+                    "role": "follower",
+                    "leo": int(part["leo"]),
+                    "hw": int(hw) if hw is not None else -1,
+                    "epoch": epoch,
+                    "isr": pm.isr if pm else [],
+                }
+                if pm is not None and pm.leader == node:
+                    state["role"] = "leader"
+                    if pm.hw >= 0:
+                        state["hw"] = pm.hw
+                    if pm.epoch >= 0:
+                        state["epoch"] = pm.epoch
+                states.append(state)
+        return states
+
+    def dump_replicas(self, cluster: Cluster) -> list[dict[str, JSON]]:
+        """Every replica's log as on its disk (nodes that cannot be read are left out)."""
+        time.sleep(2.0)  # let replication-offset-checkpoint catch up (written every 1 s)
+        dumps: list[dict[str, JSON]] = []
+        for node in cluster.plan.brokers:
+            parts = _logdump(cluster, node, summary=False)
+            if parts is None:
+                continue
+            for key_s, part in sorted(parts.items(), key=lambda kv: int(kv[0])):
+                hw = part["hw_checkpoint"]
+                dumps.append(
+                    {
+                        "key": int(key_s),
+                        "node": node,
+                        "hw": int(hw) if hw is not None else -1,
+                        "leo": int(part["leo"]),
+                        "records": part["records"],
+                    }
+                )
+        return dumps
+
+
+_TEMPLATED: Final = frozenset(
+    {
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "log.flush.interval.messages",
+        "replica.lag.time.max.ms",
+        "broker.session.timeout.ms",
+        "auto.leader.rebalance.enable",
+    }
+)
+
+
+def _offline(key: int, node: str) -> dict[str, JSON]:
+    return {"key": key, "node": node, "role": "offline", "leo": -1, "hw": -1, "epoch": -1,
+            "isr": []}  # fmt: skip
+
+
+def _logdump(cluster: Cluster, node: str, summary: bool) -> dict[str, Any] | None:
+    """Run kafka_logdump.py in the node's container; None when it cannot be read (stopped,
+    paused, or the tool failed)."""
+    import docker.errors
+
+    cmd = ["python3", LOGDUMP, DATA_DIR, TOPIC] + (["--summary"] if summary else [])
+    try:
+        res = cluster.container(node).exec_run(cmd, stdout=True, stderr=False)
+    except docker.errors.APIError:
+        return None  # stopped or paused
+    if res.exit_code != 0 or not isinstance(res.output, bytes):
+        return None
+    out = json.loads(res.output)
+    if out.get("error"):
+        return None
+    parts: dict[str, Any] = out["partitions"]
+    return parts
