@@ -36,6 +36,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from compose import engine, inputs, offline
 from compose.engine import DockerUnavailable, StepFailed
+from compose.kafka import image as kafka_image
 from compose.spec import LABEL_IMAGE, LABEL_INPUTS, LABEL_SOURCE, BuildJob, ImageSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +74,7 @@ IMAGES: dict[str, ImageSpec] = {
             "agent": "faults/agent",
         },
     ),
+    "kafka": kafka_image.SPEC,
 }
 
 

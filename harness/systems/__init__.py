@@ -14,6 +14,7 @@ from harness.protocols import System
 
 SYSTEMS: dict[str, str] = {
     "replog": "harness.systems.replog:ReplogSystem",
+    "kafka": "harness.systems.kafka:KafkaSystem",
 }
 
 
