@@ -1,0 +1,86 @@
+"""The seeded schedule: every package's generator is a pure function of its context, and
+the merged schedule (harness.nemesis.build_schedule) is the same op for op for the same
+seed and config."""
+
+from __future__ import annotations
+
+import random
+
+from faults.registry import FAULT_PACKAGES, node_env
+from harness.nemesis import build_schedule, context
+from harness.protocols import NemesisContext
+
+BROKERS = ("n1", "n2", "n3", "n4", "n5")
+
+
+def ctx(seed: int, interval: float = 5.0, time_limit: float = 120.0) -> NemesisContext:
+    return NemesisContext(
+        rng=random.Random(seed),
+        brokers=BROKERS,
+        controller="controller",
+        keys=4,
+        time_limit=time_limit,
+        interval=interval,
+    )
+
+
+def schedule(seed: int, names: list[str]) -> list[tuple[str, float, str, object]]:
+    contexts = {n: context(seed, n, BROKERS, "controller", 4, 120.0, 5.0) for n in names}
+    return [
+        (s.package, s.op.at, s.op.f, s.op.value)
+        for s in build_schedule({n: FAULT_PACKAGES[n] for n in names}, contexts)
+    ]
+
+
+def test_every_package_is_registered_with_heal_and_colour() -> None:
+    assert set(FAULT_PACKAGES) == {
+        "partition", "link", "kill", "pause", "slow-disk", "lose-unfsynced", "clock"
+    }  # fmt: skip
+    for name, pkg in FAULT_PACKAGES.items():
+        assert pkg.name == name and pkg.colour.startswith("#") and pkg.doc
+        (final,) = pkg.final(ctx(1))
+        assert final.f == f"stop-{name}" and final.value == {"heal": "all"}
+
+
+def test_generators_alternate_start_and_stop_within_the_time_limit() -> None:
+    for name, pkg in FAULT_PACKAGES.items():
+        ops = list(pkg.generator(ctx(7)))
+        assert len(ops) >= 4, name
+        assert [op.f for op in ops[:4]] == [f"start-{name}", f"stop-{name}"] * 2
+        times = [op.at for op in ops]
+        assert times == sorted(times) and all(0 < t < 120 for t in times)
+
+
+def test_same_seed_same_schedule_other_seed_other_schedule() -> None:
+    names = sorted(FAULT_PACKAGES)
+    a, b, c = schedule(11, names), schedule(11, names), schedule(12, names)
+    assert a == b
+    assert a != c
+
+
+def test_adding_a_package_does_not_change_another_packages_schedule() -> None:
+    alone = [s for s in schedule(5, ["kill"]) if s[0] == "kill"]
+    mixed = [s for s in schedule(5, ["kill", "partition", "clock"]) if s[0] == "kill"]
+    assert alone == mixed
+
+
+def test_partition_values_name_the_links_to_cut() -> None:
+    starts = [
+        op for op in FAULT_PACKAGES["partition"].generator(ctx(3)) if op.f.startswith("start")
+    ]
+    shapes_seen = {op.value["shape"] for op in starts}
+    assert len(shapes_seen) >= 3
+    for op in starts:
+        assert op.value["mode"] in ("blackhole", "refuse")
+        if op.value["shape"] == "leader":
+            assert 0 <= op.value["key"] < 4
+        else:
+            assert op.value["cut"] and all(len(link) == 2 for link in op.value["cut"])
+
+
+def test_node_env_for_layers() -> None:
+    assert node_env(["kill"]) == {}
+    assert node_env(["lose-unfsynced", "clock"]) == {
+        "FLOODMARK_LAZYFS": "1",
+        "FLOODMARK_FAKETIME": "1",
+    }
