@@ -173,6 +173,7 @@ def build_context(inputs: RunInputs) -> dict[str, Any]:
         "events_total": (len(digest.events) if digest else 0),
         "fault_legend": sorted({(r.package, r.colour) for r in faults}),
         "op_counts": _op_counts(digest) if digest else [],
+        "errors": sorted(digest.errors.items(), key=lambda e: -e[1]) if digest else [],
         "config": flatten(inputs.config)[:MAX_STAT_ROWS],
         "versions": flatten(inputs.test.get("versions"))[:MAX_STAT_ROWS],
         "stats": flatten(inputs.stats)[:MAX_STAT_ROWS],

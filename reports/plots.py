@@ -160,7 +160,7 @@ def replica_plot(d: HistoryDigest, key: int) -> Plot:
             tt, yy = minmax_downsample(t, _offsets(values, s), SERIES_BUCKETS)
             drawn += len(tt)
             ax.plot(tt, yy, style, color=colour, linewidth=1.3 if style == "-" else 0.9,
-                    drawstyle="steps-post", label=f"{s.node} {label}")
+                    drawstyle="steps-post", label=f"{_short(s.node)} {label}")
     changes = d.leader_changes.get(key, [])
     _leader_marks(ax, changes)
     if not series:
@@ -187,7 +187,7 @@ def _leader_marks(ax: Any, changes: Sequence[LeaderChange]) -> None:
         ax.axvline(ch.time, color="black", linewidth=0.8, linestyle=":", alpha=0.8)
         if i < MAX_LEADER_LABELS:
             ax.annotate(
-                f"{ch.node} e{ch.epoch}", xy=(ch.time, 1.0), xycoords=("data", "axes fraction"),
+                f"{_short(ch.node)} e{ch.epoch}", xy=(ch.time, 1.0), xycoords=("data", "axes fraction"),
                 xytext=(2, -2), textcoords="offset points", fontsize=7, va="top", rotation=90,
             )
 
@@ -239,6 +239,11 @@ def minmax_downsample(
     return t[idx], y[idx]
 
 
+def _short(text: str, limit: int = 28) -> str:
+    """Legend and label text from the history, cut so it cannot squeeze the axes away."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _stride(n: int, cap: int) -> npt.NDArray[np.int64]:
     if n <= cap:
         return np.arange(n, dtype=np.int64)
@@ -272,7 +277,7 @@ def _finish(ax: Any, d: HistoryDigest, horizon: float) -> None:
     handles, labels = ax.get_legend_handles_labels()
     for package, colour in seen.items():
         handles.append(Patch(color=colour, alpha=0.35))
-        labels.append(package)
+        labels.append(_short(package))
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0),
                   fontsize=8, frameon=False, markerscale=2.5)

@@ -32,6 +32,8 @@ import numpy.typing as npt
 from harness.history import F, JSON, Op, OpType, ReadStats, iter_history
 
 NS: Final = 1e9
+MAX_ERRORS: Final = 100
+OTHER_ERRORS: Final = "(other errors)"
 
 
 class Role(enum.IntEnum):
@@ -153,6 +155,8 @@ class HistoryDigest:
     dumps: dict[tuple[int, str], ReplicaDump] = field(default_factory=dict)
     observed: dict[tuple[int, int], dict[int, str]] = field(default_factory=dict)
     """(key, offset) → {value: where it was first seen} for the windows asked about."""
+    errors: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """(f, type, error) → count over client fail/info completions (at most MAX_ERRORS)."""
 
     @property
     def keys(self) -> list[int]:
@@ -203,6 +207,8 @@ class _Scanner:
             self.pending[op.process] = t
             self.procs.add(int(op.process))
             return
+        if op.type is not OpType.OK:
+            self._error(op)
         start = self.pending.pop(op.process, None)
         if start is not None:
             self.c_time.append(t)
@@ -221,6 +227,13 @@ class _Scanner:
             for rec in op.value.get("records") or ():
                 if rec[0] in offsets:
                     self._observe(key, rec[0], rec[1], label)
+
+    def _error(self, op: Op) -> None:
+        errors = self.digest.errors
+        ek = (op.f, op.type.value, op.error or "")
+        if ek not in errors and len(errors) >= MAX_ERRORS:
+            ek = (op.f, op.type.value, OTHER_ERRORS)
+        errors[ek] = errors.get(ek, 0) + 1
 
     def _observe(self, key: int, offset: object, value: object, label: str) -> None:
         if type(offset) is int and type(value) is int and offset in self.windows[key]:
