@@ -186,14 +186,14 @@ class Broker:
         )
 
     async def _checkpoint_loop(self) -> None:
-        while True:
+        while self.running:
             await asyncio.sleep(self.settings.replica_high_watermark_checkpoint_interval_ms / 1000)
             self.write_checkpoints()
 
     async def _heartbeat_loop(self) -> None:
         s = self.settings
         failing = False
-        while True:
+        while self.running:
             msg = {
                 "type": "heartbeat",
                 "node": self.node_id,
@@ -214,7 +214,7 @@ class Broker:
 
     async def _isr_shrink_loop(self) -> None:
         period = max(self.settings.replica_lag_time_max_ms / 4, 20) / 1000
-        while True:
+        while self.running:
             await asyncio.sleep(period)
             for r in list(self.replicas.values()):
                 cand = r.shrink_candidate()
@@ -325,7 +325,8 @@ class Broker:
         if acks == 1:
             return {"offset": offset}
         try:
-            await asyncio.wait_for(r.wait_committed(offset), timeout_ms / 1000)
+            async with asyncio.timeout(timeout_ms / 1000):
+                await r.wait_committed(offset)
         except TimeoutError:
             raise ReplicaError(
                 ErrorCode.REQUEST_TIMED_OUT,
@@ -398,7 +399,8 @@ class Broker:
         records = r.read_for_follower(offset, max_records)
         if not records and r.hw <= known_hw and max_wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(r.changed()), max_wait / 1000)
+                async with asyncio.timeout(max_wait / 1000):
+                    await asyncio.shield(r.changed())
             r.check_leader()
             r.check_epoch(epoch)
             if offset > r.log.leo:  # the leader truncated meanwhile (cannot happen as leader)

@@ -100,6 +100,7 @@ class Controller:
         }
         self._tasks: list[asyncio.Task[None]] = []
         self.fenced = False
+        self.stopped = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -122,6 +123,7 @@ class Controller:
         return port
 
     async def stop(self) -> None:
+        self.stopped = True
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -219,7 +221,7 @@ class Controller:
     async def _liveness_loop(self) -> None:
         s = self.settings
         period = min(s.broker_heartbeat_interval_ms, s.broker_session_timeout_ms / 4) / 1000
-        while True:
+        while not self.stopped:
             await asyncio.sleep(period)
             now = time.monotonic()
             for node, b in self.brokers.items():

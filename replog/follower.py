@@ -42,12 +42,14 @@ class Follower:
         self.leader = leader
         self.epoch = epoch
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self.truncated = asyncio.Event()  # set once the truncation step is done
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        self._stopped = True  # also ends the loop if a cancellation gets swallowed
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -56,6 +58,8 @@ class Follower:
 
     def _active(self) -> bool:
         r = self.replica
+        if self._stopped or not self.broker.running:
+            return False
         return r.role is Role.FOLLOWER and r.leader == self.leader and r.leader_epoch == self.epoch
 
     async def _request(self, msg: Message, timeout_ms: int) -> Message | None:

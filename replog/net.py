@@ -150,6 +150,11 @@ class Link:
         self._closed = False
         self.connected_once = False
 
+    @staticmethod
+    def _loop_deadline(deadline: float) -> float:
+        """A `time.monotonic` deadline on the event loop's clock."""
+        return asyncio.get_running_loop().time() + (deadline - time.monotonic())
+
     @property
     def connected(self) -> bool:
         return self._writer is not None and not self._writer.is_closing()
@@ -167,10 +172,8 @@ class Link:
                 await asyncio.sleep(wait)
             host, port = split_address(self.address)
             try:
-                remaining = max(deadline - time.monotonic(), 0.001)
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port, limit=1 << 24), remaining
-                )
+                async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                    reader, writer = await asyncio.open_connection(host, port, limit=1 << 24)
             except (OSError, TimeoutError) as e:
                 self._backoff = min(max(self._backoff * 2, self._backoff_min), self._backoff_max)
                 self._next_attempt = time.monotonic() + self._backoff
@@ -225,8 +228,8 @@ class Link:
         self._pending[req_id] = fut
         try:
             writer.write(encode({**msg, "id": req_id}))
-            remaining = max(deadline - time.monotonic(), 0.001)
-            return await asyncio.wait_for(fut, remaining)
+            async with asyncio.timeout_at(self._loop_deadline(deadline)):
+                return await fut
         except TimeoutError:
             self._log.info(
                 "link %s: %s got no reply in %.1fs; dropping the connection",
