@@ -99,6 +99,10 @@ class TestConfig:
                 continue
             if value == getattr(defaults, f.name) and f.name != "seed":
                 continue
+            if f.name == "name" and value == f"{self.system}-{self.workload}":
+                continue
+            if f.name == "replication_factor" and value == min(3, self.nodes):
+                continue
             opt = "--" + f.name.replace("_", "-")
             if f.name == "nemesis":
                 args += [opt, ",".join(value)]

@@ -12,6 +12,7 @@ during teardown are logged and ignored so that teardown finishes.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -290,12 +291,15 @@ def _final_reads(
 ) -> dict[str, int]:
     """Every key read from offset 0 by a fresh client (a fresh process), in parallel."""
 
+    pause = _test_pause("final-read")
+
     def read(key: int) -> OpType:
         process = ids.fresh()
         client = system.client(cluster, process)
         client.open()
         try:
             history.append(process, OpType.INVOKE, F.FINAL_READ, {"key": key})
+            time.sleep(pause)
             done = client.invoke(F.FINAL_READ, {"key": key})
             history.append(process, done.type, F.FINAL_READ, done.value, done.node, done.error)
             return done.type
@@ -308,6 +312,15 @@ def _final_reads(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return {t.value: results.count(t) for t in set(results)}
+
+
+def _test_pause(phase: str) -> float:
+    """Seconds to stall in ``phase``, from ``FLOODMARK_TEST_PAUSE=<phase>=<seconds>``.
+
+    A testing seam only: it lets the integration tests deliver a signal reliably while a
+    phase is in progress (e.g. between a final read's invoke and its completion)."""
+    name, _, seconds = os.environ.get("FLOODMARK_TEST_PAUSE", "").partition("=")
+    return float(seconds) if name == phase and seconds else 0.0
 
 
 def _remove_cluster(cluster: DockerCluster, run_dir: RunDir, ui: Ui, timings: Timings) -> None:
