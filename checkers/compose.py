@@ -19,6 +19,7 @@ client operation at all, so nothing was checked); else valid (`merge_verdicts`).
 from __future__ import annotations
 
 import datetime
+import gc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,10 +121,24 @@ def check_ops(
 ) -> Results:
     """Check a stream of ops (e.g. a list in a test). ``read`` carries the reader's notes
     (torn last line); it is consulted after ``ops`` is exhausted."""
-    run = _Run(checkers if checkers is not None else CHECKERS, where)
-    for op in ops:
-        run.feed(op)
-    return run.finish(where, read)
+    # The checkers keep hundreds of thousands of long-lived objects and make no reference
+    # cycles; the cyclic collector would rescan them again and again (about a third of the
+    # time of a large check), so it is paused while the history streams through.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        run = _Run(checkers if checkers is not None else CHECKERS, where)
+        run.consume(ops)
+        return run.finish(where, read)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_STATS: Final = "statistics"
+"""The route name of the `StatsFold` (its failure is a note, not an unknown verdict)."""
+
+_Observe = Callable[[Op, "Op | None"], None]
 
 
 class _Run:
@@ -140,55 +155,74 @@ class _Run:
                 self.errors[name] = f"{name} checker could not start: {type(e).__name__}: {e}"
         self.stats = StatsFold()
         self.stats_error: str | None = None
-        self.routes: dict[str, list[tuple[str, Checker]]] = {}
+        self.routes: dict[str, tuple[tuple[str, _Observe], ...]] = {}
         self._route()
         self.pending: dict[int, Op] = {}
         self.ops = 0
         self.client_ops = 0
 
     def _route(self) -> None:
-        self.routes = {}
+        routes: dict[str, list[tuple[str, _Observe]]] = {}
         for name, c in self.checkers.items():
             if name not in self.errors:
                 for f in c.fs:
-                    self.routes.setdefault(f, []).append((name, c))
+                    routes.setdefault(f, []).append((name, c.observe))
+        if self.stats_error is None:
+            for f in self.stats.fs:
+                routes.setdefault(f, []).append((_STATS, self.stats.observe))
+        self.routes = {f: tuple(observers) for f, observers in routes.items()}
 
-    def feed(self, op: Op) -> None:
-        self.ops += 1
-        invoke = None
-        process = op.process
-        if type(process) is int:
-            self.client_ops += 1
-            invoke = self._pair(op, process)
-        for name, c in self.routes.get(op.f, ()):
-            try:
-                c.observe(op, invoke)
-            except Exception as e:  # noqa: BLE001 - isolation: this checker becomes unknown
-                self.errors[name] = (
-                    f"{name} checker failed on op {op.index} ({op.f} {op.type}): "
-                    f"{type(e).__name__}: {e}"
-                )
-                self._route()
-        if self.stats_error is None and op.f in self.stats.fs:
-            try:
-                self.stats.observe(op, invoke)
-            except Exception as e:  # noqa: BLE001 - stats are not safety; noted and skipped
-                self.stats_error = f"statistics failed on op {op.index}: {type(e).__name__}: {e}"
+    def consume(self, ops: Iterable[Op]) -> None:
+        """Feed every op to the checkers that asked for its ``f`` (the hot loop: locals)."""
+        routes_get = self.routes.get
+        pending = self.pending
+        n = clients = 0
+        invoke: Op | None
+        try:
+            for op in ops:
+                n += 1
+                process = op.process
+                if type(process) is int:
+                    clients += 1
+                    if op.type is OpType.INVOKE:
+                        if process in pending:
+                            self._twice(op, process)
+                        pending[process] = op
+                        invoke = None
+                    else:
+                        invoke = pending.pop(process, None)
+                        if invoke is None or invoke.f != op.f:
+                            self._unpaired(op, process, invoke)
+                else:
+                    invoke = None
+                for name, observe in routes_get(op.f, ()):
+                    try:
+                        observe(op, invoke)
+                    except Exception as e:  # noqa: BLE001 - isolation: see the module docstring
+                        self._failed(name, op, e)
+                        routes_get = self.routes.get
+        finally:
+            self.ops, self.client_ops = n, clients
 
-    def _pair(self, op: Op, process: int) -> Op | None:
-        if op.type is OpType.INVOKE:
-            open_op = self.pending.get(process)
-            if open_op is not None:
-                raise HistoryError(
-                    self.where,
-                    op.index + 1,
-                    f"process {process} invokes {op.f} while its {open_op.f} invoked on line "
-                    f"{open_op.index + 1} has not completed (every invoke is followed by "
-                    "exactly one completion before the process invokes again)",
-                )
-            self.pending[process] = op
-            return None
-        invoke = self.pending.pop(process, None)
+    def _failed(self, name: str, op: Op, e: Exception) -> None:
+        what = f"on op {op.index} ({op.f} {op.type}): {type(e).__name__}: {e}"
+        if name == _STATS:
+            self.stats_error = f"statistics failed {what}"
+        else:
+            self.errors[name] = f"{name} checker failed {what}"
+        self._route()
+
+    def _twice(self, op: Op, process: int) -> None:
+        open_op = self.pending[process]
+        raise HistoryError(
+            self.where,
+            op.index + 1,
+            f"process {process} invokes {op.f} while its {open_op.f} invoked on line "
+            f"{open_op.index + 1} has not completed (every invoke is followed by exactly one "
+            "completion before the process invokes again)",
+        )
+
+    def _unpaired(self, op: Op, process: int, invoke: Op | None) -> None:
         if invoke is None:
             raise HistoryError(
                 self.where,
@@ -196,14 +230,12 @@ class _Run:
                 f"{op.type} {op.f} of process {process} completes nothing: that process has "
                 "no invoke waiting",
             )
-        if invoke.f != op.f:
-            raise HistoryError(
-                self.where,
-                op.index + 1,
-                f"{op.type} {op.f} of process {process} completes a {invoke.f} (invoked on "
-                f"line {invoke.index + 1}); a completion must have its invoke's f",
-            )
-        return invoke
+        raise HistoryError(
+            self.where,
+            op.index + 1,
+            f"{op.type} {op.f} of process {process} completes a {invoke.f} (invoked on line "
+            f"{invoke.index + 1}); a completion must have its invoke's f",
+        )
 
     def finish(self, where: str, read: ReadStats | None) -> Results:
         results: dict[str, CheckResult] = {}

@@ -96,10 +96,11 @@ class LossChecker:
         value = op.value
         if op.f == F.SEND:
             if op.type is OpType.OK:
-                self._key(value["key"]).acked.setdefault(value["value"], op)
+                st = self._keys.get(value["key"]) or self._key(value["key"])
+                st.acked.setdefault(value["value"], op)
         elif op.f == F.POLL:
             if op.type is OpType.OK:
-                st = self._key(value["key"])
+                st = self._keys.get(value["key"]) or self._key(value["key"])
                 polled = st.polled
                 for _, v in value["records"]:
                     if v not in polled:

@@ -83,7 +83,9 @@ class OffsetsChecker:
             seen = at.get(o)
             if seen is None:
                 at[o] = (v, op)
-            elif seen[0] != v:
+            elif seen[0] == v:
+                continue  # (o, v) seen before: its placement was judged then
+            else:
                 self._conflict(k, o, seen, v, op)
             placed = where.get(v)
             if placed is None:

@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from harness.history import JSON, F, Op, OpType
 
-_WORKLOAD: frozenset[str] = frozenset({F.SEND, F.POLL})
+_WORKLOAD: frozenset[str] = frozenset({F.SEND.value, F.POLL.value})
 
 
 @dataclass(slots=True)
@@ -54,8 +54,10 @@ class StatsFold:
         self._end: int | None = None
 
     def observe(self, op: Op, invoke: Op | None) -> None:
-        if not op.is_client:
-            self._keys.setdefault(op.value["key"], _KeyAvailability())
+        value = op.value
+        if type(op.process) is not int:
+            if value["key"] not in self._keys:
+                self._keys[value["key"]] = _KeyAvailability()
             return
         f, typ = op.f, op.type
         rates = self._rates.get(f)
@@ -67,28 +69,35 @@ class StatsFold:
                 self._start = op.time
             return
         rates["pending"] -= 1
-        rates[typ.value] += 1
-        k: int = op.value["key"]
+        k: int = value["key"]
         av = self._keys.get(k)
         if av is None:
             av = self._keys[k] = _KeyAvailability()
-        if f not in _WORKLOAD:
-            return
-        self._end = op.time
         if typ is OpType.OK:
+            rates["ok"] += 1
+            if f not in _WORKLOAD:
+                return
+            self._end = t = op.time
             av.ok += 1
-            since = av.last_ok if av.last_ok is not None else self._start
-            if since is None:  # only when ops are fed without their invokes
-                since = op.time
-            if op.time - since > av.gap:
-                av.gap, av.gap_from = op.time - since, since
-            av.last_ok = op.time
+            since = av.last_ok
+            if since is None:
+                since = self._start if self._start is not None else t
+            if t - since > av.gap:
+                av.gap, av.gap_from = t - since, since
+            av.last_ok = t
             if invoke is not None:
-                self._latency[f].append(op.time - invoke.time)
-        elif typ is OpType.FAIL:
-            av.fail += 1
+                self._latency[f].append(t - invoke.time)
+            return
+        if typ is OpType.FAIL:
+            rates["fail"] += 1
+            if f in _WORKLOAD:
+                self._end = op.time
+                av.fail += 1
         else:
-            av.info += 1
+            rates["info"] += 1
+            if f in _WORKLOAD:
+                self._end = op.time
+                av.info += 1
 
     def result(self) -> dict[str, JSON]:
         return {

@@ -129,74 +129,99 @@ _REQUIRED: Final = ("index", "time", "process", "type", "f")
 
 
 def parse_op(raw: dict[str, JSON], where: str, line_no: int) -> Op:
-    """Validate one decoded JSON object against the history schema and build an `Op`."""
-    for name in _REQUIRED:
-        if name not in raw:
-            raise HistoryError(where, line_no, f"missing field {name!r}")
-    index, t, process, typ, f = (raw[n] for n in _REQUIRED)
+    """Validate one decoded JSON object against the history schema and build an `Op`.
+
+    This runs once per line of every history checked, so it is written for speed (one
+    lookup per field, plain-string sets); every problem still raises `HistoryError`.
+    """
+    try:
+        index = raw["index"]
+        t = raw["time"]
+        process = raw["process"]
+        typ = raw["type"]
+        f = raw["f"]
+    except KeyError:
+        missing = next(name for name in _REQUIRED if name not in raw)
+        raise HistoryError(where, line_no, f"missing field {missing!r}") from None
     if type(index) is not int or index < 0:
         raise HistoryError(where, line_no, f"'index' must be a non-negative integer, got {index!r}")
     if type(t) is not int:
         raise HistoryError(where, line_no, f"'time' must be integer nanoseconds, got {t!r}")
-    if not (type(process) is int or process in (NEMESIS, MONITOR)):
+    if type(process) is not int and process not in _SPECIAL_PROCESSES:
         raise HistoryError(
             where, line_no, f"'process' must be an integer, 'nemesis' or 'monitor', got {process!r}"
         )
-    op_type = _TYPES.get(typ) if isinstance(typ, str) else None
+    op_type = _TYPES.get(typ) if type(typ) is str else None
     if op_type is None:
         raise HistoryError(
             where, line_no, f"'type' must be one of invoke/ok/fail/info, got {typ!r}"
         )
-    if not isinstance(f, str) or not f:
+    if type(f) is not str or not f:
         raise HistoryError(where, line_no, f"'f' must be a non-empty string, got {f!r}")
     value = raw.get("value")
     node = raw.get("node")
     error = raw.get("error")
-    if node is not None and not isinstance(node, str):
+    if node is not None and type(node) is not str:
         raise HistoryError(where, line_no, f"'node' must be a string, got {node!r}")
-    if error is not None and not isinstance(error, str):
+    if error is not None and type(error) is not str:
         raise HistoryError(where, line_no, f"'error' must be a string, got {error!r}")
-    _check_value(f, op_type, value, where, line_no)
+    if f in _CHECKED_FS:
+        _check_value(f, op_type, value, where, line_no)
     return Op(index, t, process, op_type, f, value, node, error)
+
+
+_SPECIAL_PROCESSES: Final = frozenset({NEMESIS, MONITOR})
+_CHECKED_FS: Final = frozenset(str(f.value) for f in F)
+_RECORDS_OK: Final = frozenset({"final-read", "replica-dump"})
 
 
 def _check_value(f: str, typ: OpType, value: JSON, where: str, line_no: int) -> None:
     """Light per-operation checks: the fields the checkers rely on have the right types."""
-    if f not in (F.SEND, F.POLL, F.FINAL_READ, F.REPLICA_STATE, F.REPLICA_DUMP):
-        return
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         raise HistoryError(where, line_no, f"{f} {typ}: 'value' must be an object, got {value!r}")
     if type(value.get("key")) is not int:
         raise HistoryError(where, line_no, f"{f} {typ}: value.key must be an integer")
-    if f == F.SEND and type(value.get("value")) is not int:
-        raise HistoryError(where, line_no, "send: value.value must be an integer")
-    if f == F.SEND and typ == OpType.OK and type(value.get("offset")) is not int:
-        raise HistoryError(where, line_no, "send ok: value.offset must be an integer")
-    if f == F.POLL and type(value.get("from")) is not int:
-        raise HistoryError(where, line_no, "poll: value.from must be an integer")
-    if f == F.POLL and typ == OpType.OK and type(value.get("hw")) is not int:
-        raise HistoryError(where, line_no, "poll ok: value.hw must be an integer")
-    if f == F.FINAL_READ and not isinstance(value.get("complete", False), bool):
-        raise HistoryError(where, line_no, "final-read: value.complete must be true or false")
-    if f in (F.REPLICA_STATE, F.REPLICA_DUMP):
+    is_ok = typ is OpType.OK
+    if f == "send":
+        if type(value.get("value")) is not int:
+            raise HistoryError(where, line_no, "send: value.value must be an integer")
+        if is_ok and type(value.get("offset")) is not int:
+            raise HistoryError(where, line_no, "send ok: value.offset must be an integer")
+        return
+    if f == "poll":
+        if type(value.get("from")) is not int:
+            raise HistoryError(where, line_no, "poll: value.from must be an integer")
+        if not is_ok:
+            return
+        if type(value.get("hw")) is not int:
+            raise HistoryError(where, line_no, "poll ok: value.hw must be an integer")
+    elif f == "final-read":
+        if type(value.get("complete", False)) is not bool:
+            raise HistoryError(where, line_no, "final-read: value.complete must be true or false")
+    else:
         _check_replica(f, value, where, line_no)
-    has_records = f in (F.FINAL_READ, F.REPLICA_DUMP) or (f == F.POLL and typ == OpType.OK)
-    if has_records and typ in (OpType.OK, OpType.INFO):
-        records = value.get("records")
-        if f == F.FINAL_READ and typ == OpType.INFO and records is None:
-            return  # a final read that gave up
-        if not isinstance(records, list):
-            raise HistoryError(where, line_no, f"{f} {typ}: value.records must be a list")
-        for rec in records:
-            if (
-                not isinstance(rec, list)
-                or len(rec) != 2
-                or type(rec[0]) is not int
-                or type(rec[1]) is not int
-            ):
-                raise HistoryError(
-                    where, line_no, f"{f}: each record must be [offset, value], got {rec!r}"
-                )
+        if f == "replica-state":
+            return
+    if typ is OpType.INVOKE or typ is OpType.FAIL:
+        return
+    records = value.get("records")
+    if f == "final-read" and typ is OpType.INFO and records is None:
+        return  # a final read that gave up
+    if type(records) is not list:
+        raise HistoryError(where, line_no, f"{f} {typ}: value.records must be a list")
+    try:
+        for o, v in records:
+            if type(o) is not int or type(v) is not int:
+                raise TypeError
+    except (TypeError, ValueError):
+        bad = next(r for r in records if not _is_record(r))
+        raise HistoryError(
+            where, line_no, f"{f}: each record must be [offset, value], got {bad!r}"
+        ) from None
+
+
+def _is_record(rec: JSON) -> bool:
+    return type(rec) is list and len(rec) == 2 and type(rec[0]) is int and type(rec[1]) is int
 
 
 _ROLES: Final = ("leader", "follower", "offline")
@@ -252,14 +277,13 @@ def iter_history(path: str | Path, stats: ReadStats | None = None) -> Iterator[O
 def _decode(
     line: bytes, where: str, line_no: int, expected_index: int, st: ReadStats, last: bool
 ) -> Op:
-    stripped = line.strip()
-    if not stripped:
-        raise HistoryError(where, line_no, "empty line")
     try:
-        raw = orjson.loads(stripped)
+        raw = orjson.loads(line)  # surrounding whitespace, the newline included, is fine
     except orjson.JSONDecodeError as e:
+        if not line.strip():
+            raise HistoryError(where, line_no, "empty line") from None
         raise HistoryError(where, line_no, f"not valid JSON ({e})") from None
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise HistoryError(where, line_no, f"expected a JSON object, got {type(raw).__name__}")
     op = parse_op(raw, where, line_no)
     if op.index != expected_index:
