@@ -62,7 +62,7 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
     try:
         futures = [pool.submit(fn, item) for item in items]
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
     return [f.result() for f in futures]
 
 
