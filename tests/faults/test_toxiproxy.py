@@ -74,9 +74,8 @@ def proxy_json(name: str, port: int, upstream: str, enabled: bool = True) -> dic
 
 
 def test_version_and_503_is_retried(fake: FakeToxiproxy) -> None:
-    fake.script[("GET", "/version")] = [(503, {"error": "busy"}, 0)] * 2 + [
-        (200, {"version": "2.12.0"}, 0)
-    ]
+    busy: tuple[int, Any, float] = (503, {"error": "busy"}, 0.0)
+    fake.script[("GET", "/version")] = [busy, busy, (200, {"version": "2.12.0"}, 0.0)]
     assert Toxiproxy(fake.address, retry_for=5).version() == "2.12.0"
     assert len(fake.requests) == 3
 
@@ -156,10 +155,10 @@ def real_toxiproxy() -> Iterator[Toxiproxy]:
     tag = ensure_images(["toxiproxy"])["toxiproxy"]
     run_id = f"test-toxiproxy-{secrets.token_hex(3)}"
     try:
+        ports: dict[str, Any] = {"8474/tcp": ("127.0.0.1",), "20000/tcp": ("127.0.0.1",)}
         c = client.containers.run(
-            tag, name=f"fm-{run_id}", labels={LABEL_RUN: run_id}, detach=True,
-            ports={"8474/tcp": ("127.0.0.1",), "20000/tcp": ("127.0.0.1",)},
-        )  # fmt: skip
+            tag, name=f"fm-{run_id}", labels={LABEL_RUN: run_id}, detach=True, ports=ports
+        )
         c.reload()
         api = c.attrs["NetworkSettings"]["Ports"]["8474/tcp"][0]["HostPort"]
         tp = Toxiproxy(f"127.0.0.1:{api}", retry_for=15)
