@@ -50,7 +50,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(cond: Callable[[], T], timeout: float = 15.0, what: str = "condition") -> T:
+def wait_until(cond: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
     """Poll `cond` until it returns something truthy; its value. AssertionError on timeout."""
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
@@ -321,3 +321,14 @@ class Cluster:
 
     def wait_caught_up(self, node: str, leo: int, key: int = 0) -> None:
         wait_until(lambda: self.state(node, key)["leo"] == leo, what=f"{node} at leo {leo}")
+
+    def wait_hw(self, node: str, hw: int, key: int = 0) -> None:
+        wait_until(lambda: self.state(node, key)["hw"] == hw, what=f"{node} at hw {hw}")
+
+    def controller_sees_live(self, node: str) -> bool:
+        c = self.controller
+        assert c is not None
+        return self.call(lambda: c.is_live(node))
+
+    def controller_epoch_of(self, node: str) -> int:
+        return self.call(lambda: self.brokers[node].controller_epoch)
