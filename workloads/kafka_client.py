@@ -219,16 +219,18 @@ def read_partition(
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        batch = consumer.consume(num_messages=max_records - len(records), timeout=min(left, 0.5))
-        for msg in batch:
-            err = msg.error()
-            if err is None:
-                records.append([msg.offset(), decode_value(msg.value())])
-            elif err.code() == E._PARTITION_EOF:
-                caught_up = True
-            else:
-                error = err.name()
-                break
+        # poll() returns as soon as one message or event is ready (consume() would wait
+        # for a whole batch or its full timeout).
+        msg = consumer.poll(min(left, 0.2))
+        if msg is None:
+            continue
+        err = msg.error()
+        if err is None:
+            records.append([msg.offset(), decode_value(msg.value())])
+        elif err.code() == E._PARTITION_EOF:
+            caught_up = True
+        else:
+            error = err.name()
     _, high = consumer.get_watermark_offsets(ck.TopicPartition(topic, key), cached=True)
     consumer.unassign()
     return ReadResult(records, high if high is not None else -1, caught_up, error)
@@ -376,7 +378,8 @@ def _node(broker_id: int) -> str:
     return f"n{broker_id}"
 
 
-def _admin(bootstrap: str, timeout_ms: int = 5000) -> Any:
+def admin_client(bootstrap: str, timeout_ms: int = 5000) -> Any:
+    """A confluent-kafka ``AdminClient`` (reuse it: each one opens its own connections)."""
     from confluent_kafka.admin import AdminClient
 
     conf: dict[str, Any] = {
@@ -405,7 +408,7 @@ def ensure_topic(
     has a leader and ``replication_factor`` in-sync replicas."""
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-    admin = _admin(bootstrap)
+    admin = admin_client(bootstrap)
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     created = False
@@ -451,14 +454,11 @@ def ensure_topic(
     )
 
 
-def describe_partitions(
-    bootstrap: str, topic: str, timeout_s: float = 3.0
-) -> dict[int, PartitionMeta]:
+def describe_partitions(admin: Any, topic: str, timeout_s: float = 3.0) -> dict[int, PartitionMeta]:
     """Leader, replicas and ISR of every partition, with the leader's HW and epoch.
     Empty when the cluster does not answer within ``timeout_s``."""
     from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
-    admin = _admin(bootstrap, timeout_ms=int(timeout_s * 1000))
     try:
         meta = admin.list_topics(topic, timeout=timeout_s)
     except ck.KafkaException:

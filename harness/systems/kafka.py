@@ -179,6 +179,7 @@ class KafkaSystem:
         self._min_isr = 2
         self._ready = False
         self._lock = threading.Lock()
+        self._admin: Any = None
 
     def images(self) -> list[str]:
         return ["toxiproxy", "kafka"]
@@ -324,17 +325,18 @@ class KafkaSystem:
     # -- introspection ------------------------------------------------------------------------
 
     def replica_states(self, cluster: Cluster) -> list[dict[str, JSON]]:
-        from workloads.kafka_client import describe_partitions
+        from workloads.kafka_client import admin_client, describe_partitions
 
         self.setup(cluster)
         brokers = cluster.plan.brokers
-        with ThreadPoolExecutor(max_workers=len(brokers) + 1) as pool:
-            meta_f = pool.submit(describe_partitions, self._admin_bootstrap(cluster), TOPIC)
-            disk = dict(
-                zip(brokers, pool.map(lambda b: _logdump(cluster, b, summary=True), brokers),
-                    strict=True)
-            )  # fmt: skip
-            meta = meta_f.result()
+        # Metadata and the leaders' HW first, the replicas' files after: a replica's LEO is
+        # then read no earlier than the HW it is compared with (hw-above-leo).
+        if self._admin is None:
+            self._admin = admin_client(self._admin_bootstrap(cluster))
+        meta = describe_partitions(self._admin, TOPIC)
+        with ThreadPoolExecutor(max_workers=len(brokers)) as pool:
+            dumps = list(pool.map(lambda b: _logdump(cluster, b, summary=True), brokers))
+        disk = dict(zip(brokers, dumps, strict=True))
         states: list[dict[str, JSON]] = []
         for key in range(cluster.plan.keys):
             pm = meta.get(key)
