@@ -62,7 +62,9 @@ def make_server(store: str | os.PathLike[str], port: int) -> ThreadingHTTPServer
 
 
 def serve_command(
-    store: str | os.PathLike[str], port: int = 8080, out: TextIO | None = None,
+    store: str | os.PathLike[str],
+    port: int = 8080,
+    out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
@@ -74,8 +76,10 @@ def serve_command(
         print(f"floodmark serve: {e}; run a test first or pass --store", file=err)
         return 2
     except OSError as e:
-        print(f"floodmark serve: cannot listen on {LOOPBACK}:{port}: {e}; try another --port",
-              file=err)
+        print(
+            f"floodmark serve: cannot listen on {LOOPBACK}:{port}: {e}; try another --port",
+            file=err,
+        )
         return 2
     host, bound = server.server_address[:2]
     print(f"serving {store} on http://{host!s}:{bound}/ (Ctrl-C stops)", file=out)
@@ -91,5 +95,5 @@ def serve_command(
 class _QuietHandler(SimpleHTTPRequestHandler):
     """Serves files; logs requests on stderr in one short line."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"serve: {self.address_string()} {format % args}\n")

@@ -134,8 +134,7 @@ def render(run_dir: str | os.PathLike[str]) -> Rendered:
     context["render_seconds"] = time.perf_counter() - started
     html = environment().get_template("report.html.j2").render(**context)
     path = write_atomic(inputs.run_dir / REPORT, html)
-    return Rendered(path, context["notes"], context["history_error"],
-                    time.perf_counter() - started)
+    return Rendered(path, context["notes"], context["history_error"], time.perf_counter() - started)
 
 
 def build_context(inputs: RunInputs) -> dict[str, Any]:
@@ -191,9 +190,7 @@ def _digest(
 ) -> tuple[HistoryDigest | None, str | None]:
     if not inputs.has_history:
         return None, None
-    witnesses = [
-        w for c in anomalous if c.name in HW_ANOMALIES for w in c.witnesses[:MAX_DIAGRAMS]
-    ]
+    witnesses = [w for c in anomalous if c.name in HW_ANOMALIES for w in c.witnesses[:MAX_DIAGRAMS]]
     try:
         return scan_history(inputs.history_path, witness_windows(witnesses)), None
     except HistoryError as e:
@@ -258,7 +255,9 @@ def summarize_value(value: JSON, focus_offset: int | None = None) -> str:
         near = [
             f"{r[0]}:{r[1]}"
             for r in records
-            if isinstance(r, list) and len(r) == 2 and isinstance(r[0], int)
+            if isinstance(r, list)
+            and len(r) == 2
+            and isinstance(r[0], int)
             and abs(r[0] - focus_offset) <= 2
         ]
         text += " · near offset " + str(focus_offset) + ": " + (" ".join(near) or "none")
@@ -275,16 +274,19 @@ def _fault_rows(d: HistoryDigest) -> list[FaultRow]:
     rows = []
     for p in d.faults:
         end = p.end(d.duration)
-        rows.append(FaultRow(
-            package=p.package,
-            colour=fault_colour(p.package),
-            start=f"{p.start:.3f}",
-            stop=f"{p.stop:.3f}" if p.stop is not None else "never stopped",
-            duration=f"{end - p.start:.3f}",
-            start_value=short_json(p.start_value, 300),
-            stop_value=short_json(p.stop_value, 200),
-            indices=f"#{p.start_index}" + (f"–#{p.stop_index}" if p.stop_index is not None else ""),
-        ))
+        rows.append(
+            FaultRow(
+                package=p.package,
+                colour=fault_colour(p.package),
+                start=f"{p.start:.3f}",
+                stop=f"{p.stop:.3f}" if p.stop is not None else "never stopped",
+                duration=f"{end - p.start:.3f}",
+                start_value=short_json(p.start_value, 300),
+                stop_value=short_json(p.stop_value, 200),
+                indices=f"#{p.start_index}"
+                + (f" to #{p.stop_index}" if p.stop_index is not None else ""),
+            )
+        )
     return rows
 
 

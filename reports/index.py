@@ -65,8 +65,10 @@ def render_index(store_dir: str | os.PathLike[str]) -> Path:
     rows = [_row(store, load_run(run, run_checkers=False)) for run in find_runs(store)]
     rows.sort(key=lambda r: r.date, reverse=True)
     totals = {v.value: sum(1 for r in rows if r.verdict == v.value) for v in Verdict}
-    html = environment().get_template("index.html.j2").render(
-        rows=rows, totals=totals, store=str(store), generated=datetime.now(UTC)
+    html = (
+        environment()
+        .get_template("index.html.j2")
+        .render(rows=rows, totals=totals, store=str(store), generated=datetime.now(UTC))
     )
     return write_atomic(store / INDEX, html)
 
@@ -112,10 +114,10 @@ def _date(run: RunInputs) -> datetime:
                 pass
     m = _STAMP.search(run.run_dir.name)
     if m:
-        y, mo, d, h, mi, s, frac = m.groups()
+        y, mo, day, h, mi, s, frac = m.groups()
         try:
             micro = int((frac or "0").ljust(6, "0"))
-            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, UTC)
+            return datetime(int(y), int(mo), int(day), int(h), int(mi), int(s), micro, UTC)
         except ValueError:
             pass
     return datetime.fromtimestamp(run.run_dir.stat().st_mtime, UTC)

@@ -230,9 +230,7 @@ def load_run(path: str | os.PathLike[str], *, run_checkers: bool = True) -> RunI
         else:
             notes.append(f"{RESULTS} is missing: no verdict")
     checkers = _summaries(results)
-    verdict = (
-        Verdict.from_json(results.get("valid")) if results is not None else Verdict.UNKNOWN
-    )
+    verdict = Verdict.from_json(results.get("valid")) if results is not None else Verdict.UNKNOWN
     return RunInputs(
         run_dir=run_dir,
         test=test or {},

@@ -42,7 +42,9 @@ from reports.inputs import CheckerSummary, RunInputs, load_run
 JUNIT: Final = "junit.xml"
 MAX_MESSAGE: Final = 500
 MAX_BODY_WITNESSES: Final = 5
-_INVALID_XML: Final = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INVALID_XML: Final = re.compile(
+    "[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +104,27 @@ def write_suite_junit(
     total = 0.0
     for c in cases:
         tc = ET.SubElement(
-            suite, "testcase", classname=_clean(c.classname), name=_clean(c.name),
+            suite,
+            "testcase",
+            classname=_clean(c.classname),
+            name=_clean(c.name),
             time=f"{c.time:.3f}",
         )
         total += c.time
         if c.verdict is Verdict.INVALID:
             counts["failures"] += 1
-            el = ET.SubElement(tc, "failure", type="invalid",
-                               message=_clean(c.message or "invalid", MAX_MESSAGE))
+            el = ET.SubElement(
+                tc, "failure", type="invalid", message=_clean(c.message or "invalid", MAX_MESSAGE)
+            )
             el.text = _clean(c.details)
         elif c.verdict is Verdict.UNKNOWN:
             counts["errors"] += 1
-            el = ET.SubElement(tc, "error", type="unknown",
-                               message=_clean(c.message or "verdict unknown", MAX_MESSAGE))
+            el = ET.SubElement(
+                tc,
+                "error",
+                type="unknown",
+                message=_clean(c.message or "verdict unknown", MAX_MESSAGE),
+            )
             el.text = _clean(c.details)
         elif c.details:
             ET.SubElement(tc, "system-out").text = _clean(c.details)
@@ -140,14 +150,14 @@ def _run_suite(inputs: RunInputs) -> ET.Element:
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     checkers = inputs.checkers
     if not checkers:
-        tc = ET.SubElement(suite, "testcase", classname=_clean(classname), name="results",
-                           time="0")
+        tc = ET.SubElement(suite, "testcase", classname=_clean(classname), name="results", time="0")
         counts["errors"] += 1
         why = "; ".join(inputs.notes) or "results.json holds no checker results"
         ET.SubElement(tc, "error", type="no-results", message=_clean(why, MAX_MESSAGE))
     for c in checkers:
-        tc = ET.SubElement(suite, "testcase", classname=_clean(classname),
-                           name=_clean(c.name), time="0")
+        tc = ET.SubElement(
+            suite, "testcase", classname=_clean(classname), name=_clean(c.name), time="0"
+        )
         kind = _case_element(c)
         if kind is None:
             continue
@@ -160,7 +170,7 @@ def _run_suite(inputs: RunInputs) -> ET.Element:
     _set_counts(suite, max(1, len(checkers)), counts, duration)
     command = inputs.test.get("command")
     out = [f"reproduce: {_text(command)}"] if command else []
-    out += [f"report: {inputs.run_dir / 'report.html'}"] + inputs.notes
+    out += [f"report: {inputs.run_dir / 'report.html'}", *inputs.notes]
     ET.SubElement(suite, "system-out").text = _clean("\n".join(out))
     return suite
 
@@ -184,7 +194,8 @@ def _body(c: CheckerSummary) -> str:
         lines.append(f"error: {c.error}")
     for w in c.witnesses[:MAX_BODY_WITNESSES]:
         where = " ".join(
-            f"{k}={v}" for k, v in (("key", w.key), ("offset", w.offset), ("value", w.value))
+            f"{k}={v}"
+            for k, v in (("key", w.key), ("offset", w.offset), ("value", w.value))
             if v is not None
         )
         lines.append(f"- {w.message} ({where})" if where else f"- {w.message}")

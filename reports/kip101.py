@@ -107,20 +107,44 @@ def build_diagram(d: HistoryDigest, w: Witness) -> Diagram | None:
     panels: list[Panel] = []
     observed = {o: d.observed.get((key, o), {}) for o in offsets}
     if fault is not None:
-        panels.append(_state_panel(
-            f"before {fault.package} (started {fault.start:.3f} s)", nodes, series, offsets,
-            offset, observed, at=fault.start, after=False,
-        ))
+        panels.append(
+            _state_panel(
+                f"before {fault.package} (started {fault.start:.3f} s)",
+                nodes,
+                series,
+                offsets,
+                offset,
+                observed,
+                at=fault.start,
+                after=False,
+            )
+        )
         if fault.stop is not None:
-            panels.append(_state_panel(
-                f"after {fault.package} (stopped {fault.stop:.3f} s)", nodes, series,
-                offsets, offset, observed, at=fault.stop, after=True,
-            ))
+            panels.append(
+                _state_panel(
+                    f"after {fault.package} (stopped {fault.stop:.3f} s)",
+                    nodes,
+                    series,
+                    offsets,
+                    offset,
+                    observed,
+                    at=fault.stop,
+                    after=True,
+                )
+            )
     elif written_at is not None:
-        panels.append(_state_panel(
-            f"when offset {offset} was written ({written_at:.3f} s)", nodes, series, offsets,
-            offset, observed, at=written_at, after=False,
-        ))
+        panels.append(
+            _state_panel(
+                f"when offset {offset} was written ({written_at:.3f} s)",
+                nodes,
+                series,
+                offsets,
+                offset,
+                observed,
+                at=written_at,
+                after=False,
+            )
+        )
     if dumps:
         panels.append(_dump_panel(nodes, series, dumps, offsets, offset))
     else:
@@ -134,7 +158,9 @@ def _max_leo(series: Mapping[str, ReplicaSeries], dumps: Mapping[str, ReplicaDum
     return max(leos, default=o + 1)
 
 
-def _written(w: Witness, series: Mapping[str, ReplicaSeries], offset: int) -> tuple[float | None, str]:
+def _written(
+    w: Witness, series: Mapping[str, ReplicaSeries], offset: int
+) -> tuple[float | None, str]:
     for op in w.ops:
         value = op.get("value")
         if (
@@ -186,10 +212,28 @@ def _state_panel(
         s = series.get(node)
         i = None if s is None else (s.after(at) if after else s.before(at))
         if s is None or i is None:
-            rows.append(ReplicaRow(node, "no sample", None, None, None, None, tuple(
-                Cell(o, CellState.UNKNOWN, "?", "no replica-state sample", o == focus, (), False)
-                for o in offsets
-            )))
+            rows.append(
+                ReplicaRow(
+                    node,
+                    "no sample",
+                    None,
+                    None,
+                    None,
+                    None,
+                    tuple(
+                        Cell(
+                            o,
+                            CellState.UNKNOWN,
+                            "?",
+                            "no replica-state sample",
+                            o == focus,
+                            (),
+                            False,
+                        )
+                        for o in offsets
+                    ),
+                )
+            )
             continue
         hw, leo, role = s.hw[i], s.leo[i], s.role[i]
         cells = []
@@ -198,8 +242,17 @@ def _state_panel(
             text = "/".join(str(v) for v in seen) if seen else "·"
             tip = "; ".join(f"{v} ({src})" for v, src in seen.items()) or "value not observed"
             present = o < leo
-            cells.append(Cell(o, _state(o, hw, leo), text if present else "", tip,
-                              o == focus, _marks(o, hw, leo), present and len(seen) > 1))
+            cells.append(
+                Cell(
+                    o,
+                    _state(o, hw, leo),
+                    text if present else "",
+                    tip,
+                    o == focus,
+                    _marks(o, hw, leo),
+                    present and len(seen) > 1,
+                )
+            )
         rows.append(ReplicaRow(node, _role(role), s.epoch[i], hw, leo, s.time[i], tuple(cells)))
     note = "values are those observed at each offset (acks, polls, final reads, dumps)"
     return Panel(title, tuple(rows), note)
@@ -213,9 +266,9 @@ def _dump_panel(
     focus: int,
 ) -> Panel:
     by_offset: dict[int, set[int]] = {}
-    for x in dumps.values():
-        for o, v in x.window.items():
-            if o < x.hw:
+    for each in dumps.values():
+        for o, v in each.window.items():
+            if o < each.hw:
                 by_offset.setdefault(o, set()).add(v)
     rows = []
     for node in nodes:
@@ -224,21 +277,51 @@ def _dump_panel(
         epoch = s.epoch[-1] if s is not None and s.epoch else None
         role = _role(s.role[-1]) if s is not None and s.role else "?"
         if x is None:
-            rows.append(ReplicaRow(node, role, epoch, None, None, None, tuple(
-                Cell(o, CellState.UNKNOWN, "?", "no dump of this replica", o == focus, (), False)
-                for o in offsets
-            )))
+            rows.append(
+                ReplicaRow(
+                    node,
+                    role,
+                    epoch,
+                    None,
+                    None,
+                    None,
+                    tuple(
+                        Cell(
+                            o,
+                            CellState.UNKNOWN,
+                            "?",
+                            "no dump of this replica",
+                            o == focus,
+                            (),
+                            False,
+                        )
+                        for o in offsets
+                    ),
+                )
+            )
             continue
         cells = []
         for o in offsets:
-            v = x.window.get(o)
-            conflict = v is not None and o < x.hw and len(by_offset.get(o, ())) > 1
-            title = f"record {v} at offset {o}" if v is not None else "no record"
-            cells.append(Cell(o, _state(o, x.hw, x.leo), "" if v is None else str(v), title,
-                              o == focus, _marks(o, x.hw, x.leo), conflict))
+            rec = x.window.get(o)
+            conflict = rec is not None and o < x.hw and len(by_offset.get(o, ())) > 1
+            title = f"record {rec} at offset {o}" if rec is not None else "no record"
+            cells.append(
+                Cell(
+                    o,
+                    _state(o, x.hw, x.leo),
+                    "" if rec is None else str(rec),
+                    title,
+                    o == focus,
+                    _marks(o, x.hw, x.leo),
+                    conflict,
+                )
+            )
         rows.append(ReplicaRow(node, role, epoch, x.hw, x.leo, x.time, tuple(cells)))
-    return Panel("after recovery (replica dumps)", tuple(rows),
-                 "each replica's own records; red = replicas disagree below both HWs")
+    return Panel(
+        "after recovery (replica dumps)",
+        tuple(rows),
+        "each replica's own records; red = replicas disagree below both HWs",
+    )
 
 
 def _state(o: int, hw: int, leo: int) -> CellState:
@@ -255,4 +338,3 @@ def _marks(o: int, hw: int, leo: int) -> tuple[str, ...]:
 
 def _role(r: Role) -> str:
     return {Role.LEADER: "leader", Role.FOLLOWER: "follower"}.get(r, "offline")
-

@@ -54,13 +54,16 @@ _FALLBACK: Final = ("#8c8c00", "#b07aa1", "#59a14f", "#9c755f", "#76b7b2", "#edc
 TYPE_STYLE: Final = (("ok", "#2ca02c"), ("fail", "#d62728"), ("info", "#ff7f0e"))
 NODE_COLOURS: Final = ("#1f77b4", "#e377c2", "#17becf", "#bcbd22", "#9467bd", "#8c564b")
 
-MAX_POINTS: Final = {0: 5000, 1: 2500, 2: 2500}
-"""Scatter points drawn per completion type (ok, fail, info)."""
+MAX_POINTS: Final = 10_000
+"""Scatter points drawn in all; shared by type in proportion to their counts, but each
+type keeps at least `MIN_POINTS` (rare fail/info points stay visible, without drowning
+the ok ones they are outnumbered by)."""
+MIN_POINTS: Final = 1000
 SERIES_BUCKETS: Final = 300
 MAX_LEADER_LABELS: Final = 24
 MAX_FAULT_SPANS: Final = 1500
 
-_RC: Final[dict[str, Any]] = {
+_RC: Final[Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
     "font.size": 9,
@@ -104,16 +107,22 @@ def latency_plot(d: HistoryDigest) -> Plot:
     drawn = total = 0
     if c is not None and len(c.time):
         lat_ms = np.maximum(c.latency * 1000.0, 1e-3)
+        total = len(c.time)
         for code, (name, colour) in enumerate(TYPE_STYLE):
             idx = np.flatnonzero(c.type == code)
-            total += len(idx)
             if not len(idx):
                 continue
-            keep = idx[_stride(len(idx), MAX_POINTS[code])]
+            share = max(MIN_POINTS, int(MAX_POINTS * len(idx) / total))
+            keep = idx[_stride(len(idx), share)]
             drawn += len(keep)
             ax.scatter(
-                c.time[keep], lat_ms[keep], s=4 if code == 0 else 9, c=colour,
-                alpha=0.45 if code == 0 else 0.8, linewidths=0, label=f"{name} ({len(idx):,})",
+                c.time[keep],
+                lat_ms[keep],
+                s=4 if code == 0 else 9,
+                c=colour,
+                alpha=0.45 if code == 0 else 0.8,
+                linewidths=0,
+                label=f"{name} ({len(idx):,})",
             )
         _quantile_lines(ax, c.time[c.type == 0], lat_ms[c.type == 0], horizon)
         ax.set_yscale("log")
@@ -159,8 +168,15 @@ def replica_plot(d: HistoryDigest, key: int) -> Plot:
         for values, style, label in ((s.hw, "-", "HW"), (s.leo, "--", "LEO")):
             tt, yy = minmax_downsample(t, _offsets(values, s), SERIES_BUCKETS)
             drawn += len(tt)
-            ax.plot(tt, yy, style, color=colour, linewidth=1.3 if style == "-" else 0.9,
-                    drawstyle="steps-post", label=f"{_short(s.node)} {label}")
+            ax.plot(
+                tt,
+                yy,
+                style,
+                color=colour,
+                linewidth=1.3 if style == "-" else 0.9,
+                drawstyle="steps-post",
+                label=f"{_short(s.node)} {label}",
+            )
     changes = d.leader_changes.get(key, [])
     _leader_marks(ax, changes)
     if not series:
@@ -171,8 +187,9 @@ def replica_plot(d: HistoryDigest, key: int) -> Plot:
         f"{len(series)} replicas, {samples:,} samples ({drawn:,} points drawn); "
         f"{len(changes)} leader changes"
     )
-    return Plot(f"replicas-{key}", f"Key {key}: HW and LEO per replica", _svg(fig, f"r{key}"),
-                caption)
+    return Plot(
+        f"replicas-{key}", f"Key {key}: HW and LEO per replica", _svg(fig, f"r{key}"), caption
+    )
 
 
 def _offsets(values: Sequence[int], s: ReplicaSeries) -> npt.NDArray[np.float64]:
@@ -187,8 +204,14 @@ def _leader_marks(ax: Any, changes: Sequence[LeaderChange]) -> None:
         ax.axvline(ch.time, color="black", linewidth=0.8, linestyle=":", alpha=0.8)
         if i < MAX_LEADER_LABELS:
             ax.annotate(
-                f"{_short(ch.node)} e{ch.epoch}", xy=(ch.time, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(2, -2), textcoords="offset points", fontsize=7, va="top", rotation=90,
+                f"{_short(ch.node)} e{ch.epoch}",
+                xy=(ch.time, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -2),
+                textcoords="offset points",
+                fontsize=7,
+                va="top",
+                rotation=90,
             )
 
 
@@ -279,8 +302,15 @@ def _finish(ax: Any, d: HistoryDigest, horizon: float) -> None:
         handles.append(Patch(color=colour, alpha=0.35))
         labels.append(_short(package))
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.005, 1.0),
-                  fontsize=8, frameon=False, markerscale=2.5)
+        ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.005, 1.0),
+            fontsize=8,
+            frameon=False,
+            markerscale=2.5,
+        )
 
 
 def _svg(fig: Figure, salt: str) -> Markup:
@@ -312,4 +342,4 @@ def sanitize_svg(svg: str) -> Markup:
                 raise UnsafeSvgError(f"SVG event-handler attribute {local!r} is not allowed")
             if local == "href" and not value.startswith(("#", "data:image/png;base64,")):
                 raise UnsafeSvgError(f"SVG reference {value[:60]!r} is not a local fragment")
-    return Markup(svg[svg.index("<svg") :])  # noqa: S704 - verified above: matplotlib output, text escaped
+    return Markup(svg[svg.index("<svg") :])

@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from harness.history import F, JSON, Op, OpType, ReadStats, iter_history
+from harness.history import JSON, F, Op, OpType, ReadStats, iter_history
 
 NS: Final = 1e9
 MAX_ERRORS: Final = 100
@@ -217,7 +217,9 @@ class _Scanner:
         if not self.windows or not isinstance(op.value, dict):
             return
         key = op.value.get("key")
-        offsets = self.windows.get(key) if type(key) is int else None
+        if type(key) is not int:
+            return
+        offsets = self.windows.get(key)
         if offsets is None or op.type is not OpType.OK:
             return
         if op.f == F.SEND:
@@ -249,7 +251,9 @@ class _Scanner:
         elif phase == "stop" and self.open_faults[package]:
             first = self.open_faults[package].pop(0)
             self.digest.faults.append(
-                FaultPeriod(package, first.time / NS, t, first.index, op.index, first.value, op.value)
+                FaultPeriod(
+                    package, first.time / NS, t, first.index, op.index, first.value, op.value
+                )
             )
         else:
             self.digest.events.append(NemesisEvent(op.index, t, op.f, op.value, op.error))
@@ -275,9 +279,7 @@ class _Scanner:
         series.isr.append(tuple(str(n) for n in isr) if isinstance(isr, list) else ())
         if role is Role.LEADER and self.leader.get(key) != (node, epoch):
             self.leader[key] = (node, epoch)
-            self.digest.leader_changes.setdefault(key, []).append(
-                LeaderChange(key, t, node, epoch)
-            )
+            self.digest.leader_changes.setdefault(key, []).append(LeaderChange(key, t, node, epoch))
 
     def _dump(self, op: Op, t: float) -> None:
         v = op.value

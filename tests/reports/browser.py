@@ -46,8 +46,9 @@ class Page:
     stderr: str
 
 
-def open_page(html: Path, screenshot: Path, width: int = 1360, height: int = 3000,
-              timeout: float = 120.0) -> Page:
+def open_page(
+    html: Path, screenshot: Path, width: int = 1360, height: int = 3000, timeout: float = 120.0
+) -> Page:
     """Load ``html`` (a file) in headless chromium; dump the DOM and take a screenshot."""
     exe = chromium()
     if exe is None:
@@ -55,20 +56,33 @@ def open_page(html: Path, screenshot: Path, width: int = 1360, height: int = 300
     with tempfile.TemporaryDirectory(prefix="fm-chromium-") as tmp:
         netlog = Path(tmp) / "netlog.json"
         base = [
-            exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--hide-scrollbars", f"--user-data-dir={tmp}/profile", f"--log-net-log={netlog}",
-            "--net-log-capture-mode=Default", f"--window-size={width},{height}",
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp}/profile",
+            f"--log-net-log={netlog}",
+            "--net-log-capture-mode=Default",
+            f"--window-size={width},{height}",
             *NETWORK_OFF,
         ]
         url = html.resolve().as_uri()
         dom = subprocess.run(
             [*base, "--virtual-time-budget=2000", "--dump-dom", url],
-            capture_output=True, text=True, timeout=timeout, check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         )
         requests = _requested_urls(netlog)
         shot = subprocess.run(
             [*base, f"--screenshot={screenshot}", url],
-            capture_output=True, text=True, timeout=timeout, check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         )
         if not screenshot.is_file():
             raise RuntimeError(f"chromium wrote no screenshot: {shot.stderr[-2000:]}")

@@ -69,9 +69,17 @@ class _Writer:
         self.index = 0
         self.last: dict[str, Any] = {}
 
-    def op(self, t: float, process: Any, typ: str, f: str, value: Any, **extra: Any) -> dict[str, Any]:
-        d = {"index": self.index, "time": int(t * NS), "process": process, "type": typ, "f": f,
-             "value": value}
+    def op(
+        self, t: float, process: Any, typ: str, f: str, value: Any, **extra: Any
+    ) -> dict[str, Any]:
+        d = {
+            "index": self.index,
+            "time": int(t * NS),
+            "process": process,
+            "type": typ,
+            "f": f,
+            "value": value,
+        }
         d.update({k: v for k, v in extra.items() if v is not None})
         self.fh.write(orjson.dumps(d) + b"\n")
         self.index += 1
@@ -88,13 +96,24 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
     nodes = list(spec.nodes)
     d = spec.duration
     faults = [
-        _Fault(0.18 * d, 0.30 * d, "partition",
-               {"shape": spec.payload or "one", "cut": {nodes[2]: [nodes[0], nodes[1]]},
-                "toxic": "timeout"}),
+        _Fault(
+            0.18 * d,
+            0.30 * d,
+            "partition",
+            {
+                "shape": spec.payload or "one",
+                "cut": {nodes[2]: [nodes[0], nodes[1]]},
+                "toxic": "timeout",
+            },
+        ),
         _Fault(0.38 * d, 0.44 * d, "pause", {"nodes": [nodes[1]], "how": "cgroup freezer"}),
         _Fault(0.55 * d, 0.62 * d, "kill", {"nodes": [nodes[0]], "signal": "SIGKILL"}),
-        _Fault(0.70 * d, 0.80 * d, "slow-disk",
-               {"nodes": [nodes[2]], "write_bps": 1048576, "device": "8:16"}),
+        _Fault(
+            0.70 * d,
+            0.80 * d,
+            "slow-disk",
+            {"nodes": [nodes[2]], "write_bps": 1048576, "device": "8:16"},
+        ),
     ]
     keys = [_Key(leader=0) for _ in range(spec.keys)]
     w = _Writer(run_dir / "history.jsonl")
@@ -130,9 +149,21 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
                 isr = [x for x in nodes if x not in cut | dead]
                 role = "offline" if n in dead else ("leader" if i == st.leader else "follower")
                 hw = st.hw if i == st.leader else min(leo, st.hw)
-                w.op(t, "monitor", "info", "replica-state",
-                     {"key": k, "node": n, "role": role, "leo": leo, "hw": hw,
-                      "epoch": st.epoch, "isr": isr})
+                w.op(
+                    t,
+                    "monitor",
+                    "info",
+                    "replica-state",
+                    {
+                        "key": k,
+                        "node": n,
+                        "role": role,
+                        "leo": leo,
+                        "hw": hw,
+                        "epoch": st.epoch,
+                        "isr": isr,
+                    },
+                )
 
     def replicate(t: float) -> None:
         for st in keys:
@@ -140,14 +171,18 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
             for i in range(3):
                 if i == st.leader:
                     continue
-                blocked = (i == 2 and any(f.package == "partition" for f in active(t))) or (
-                    i == 1 and any(f.package == "pause" for f in active(t))
-                ) or (i == 0 and any(f.package == "kill" for f in active(t)))
+                blocked = (
+                    (i == 2 and any(f.package == "partition" for f in active(t)))
+                    or (i == 1 and any(f.package == "pause" for f in active(t)))
+                    or (i == 0 and any(f.package == "kill" for f in active(t)))
+                )
                 if not blocked:
                     st.follower_leo[i] = max(0, leo - rng.randint(0, 2))
             in_sync = [len(st.log)] + [
-                st.follower_leo[i] for i in range(3)
-                if i != st.leader and not (i == 2 and any(f.package == "partition" for f in active(t)))
+                st.follower_leo[i]
+                for i in range(3)
+                if i != st.leader
+                and not (i == 2 and any(f.package == "partition" for f in active(t)))
                 and not (i == 0 and any(f.package == "kill" for f in active(t)))
             ]
             st.hw = max(st.hw if st.hw <= len(st.log) else len(st.log), min(in_sync))
@@ -214,7 +249,7 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
             heapq.heappush(heap, (t + lat, seq, proc, "complete"))
             seq += 1
             continue
-        f, value, t0 = pending.pop(proc)
+        f, value, _t0 = pending.pop(proc)
         k = value["key"]
         st = keys[k]
         faulty = bool(active(t))
@@ -231,8 +266,9 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
                 w.op(t, proc, "fail", f, value, error="not-leader-for-partition")
             else:
                 st.log.append(value["value"])
-                done = w.op(t, proc, "ok", f, {**value, "offset": len(st.log) - 1},
-                            node=nodes[st.leader])
+                done = w.op(
+                    t, proc, "ok", f, {**value, "offset": len(st.log) - 1}, node=nodes[st.leader]
+                )
                 acks[k] = {"invoke": invokes[proc], "ok": done}
         else:
             frm = value["from"]
@@ -241,8 +277,14 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
             else:
                 hi = min(st.hw, frm + 8, len(st.log))
                 records = [[o, st.log[o]] for o in range(frm, hi)]
-                w.op(t, proc, "ok", f, {**value, "records": records, "hw": st.hw},
-                     node=nodes[st.leader])
+                w.op(
+                    t,
+                    proc,
+                    "ok",
+                    f,
+                    {**value, "records": records, "hw": st.hw},
+                    node=nodes[st.leader],
+                )
                 positions[(proc, k)] = frm + len(records)
         if retired:
             proc = next_proc
@@ -257,9 +299,19 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
     for k, st in enumerate(keys):
         proc = next_proc
         w.op(end, proc, "invoke", "final-read", {"key": k})
-        finals[k] = w.op(end + 0.01, proc, "ok", "final-read",
-                         {"key": k, "records": [[o, v] for o, v in enumerate(st.log)],
-                          "hw": len(st.log), "complete": True}, node=nodes[st.leader])
+        finals[k] = w.op(
+            end + 0.01,
+            proc,
+            "ok",
+            "final-read",
+            {
+                "key": k,
+                "records": [[o, v] for o, v in enumerate(st.log)],
+                "hw": len(st.log),
+                "complete": True,
+            },
+            node=nodes[st.leader],
+        )
         next_proc += 1
     dumps: dict[str, dict[str, Any]] = {}
     for k, st in enumerate(keys):
@@ -267,9 +319,19 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
             log = list(st.log)
             if k == 0 and i == 0 and st.old_leader_log is not None and "m" in witness:
                 log[witness["m"]] = witness["old"]
-            op = w.op(end + 0.1, "monitor", "info", "replica-dump",
-                      {"key": k, "node": n, "hw": len(log), "leo": len(log),
-                       "records": [[o, v] for o, v in enumerate(log)]})
+            op = w.op(
+                end + 0.1,
+                "monitor",
+                "info",
+                "replica-dump",
+                {
+                    "key": k,
+                    "node": n,
+                    "hw": len(log),
+                    "leo": len(log),
+                    "records": [[o, v] for o, v in enumerate(log)],
+                },
+            )
             if k == 0:
                 dumps[n] = op
     w.close()
@@ -286,14 +348,20 @@ def _write_meta(run_dir: Path, spec: GenSpec, end: float) -> None:
         "name": name,
         "run_id": "20250101T020000-" + str(spec.seed),
         "seed": spec.seed,
-        "config": {"system": "replog", "profile": "kafka-0.10", "nodes": list(spec.nodes),
-                   "keys": spec.keys, "time_limit": spec.duration,
-                   "nemesis": ["partition", "pause", "kill", "slow-disk"], "seed": spec.seed,
-                   "note": spec.payload or None},
+        "config": {
+            "system": "replog",
+            "profile": "kafka-0.10",
+            "nodes": list(spec.nodes),
+            "keys": spec.keys,
+            "time_limit": spec.duration,
+            "nemesis": ["partition", "pause", "kill", "slow-disk"],
+            "seed": spec.seed,
+            "note": spec.payload or None,
+        },
         "versions": {"floodmark": "0.1.0", "replog": "0.1.0", "python": "3.11"},
         "command": f"floodmark run --system replog --profile kafka-0.10 --seed {spec.seed} "
-                   f"--time-limit {spec.duration:g} --nemesis partition,pause,kill,slow-disk"
-                   + (f" --name '{spec.payload}'" if spec.payload else ""),
+        f"--time-limit {spec.duration:g} --nemesis partition,pause,kill,slow-disk"
+        + (f" --name '{spec.payload}'" if spec.payload else ""),
     }
     (run_dir / "test.json").write_bytes(orjson.dumps(test, option=orjson.OPT_INDENT_2))
     logs = run_dir / "logs"
@@ -303,39 +371,95 @@ def _write_meta(run_dir: Path, spec: GenSpec, end: float) -> None:
         (logs / f"{safe}.log").write_text(f"[{n}] started\n[{n}] {spec.payload}\n")
 
 
-def _results(spec: GenSpec, witness: dict[str, Any], finals: dict[int, dict[str, Any]],
-             dumps: dict[str, dict[str, Any]], n_ops: int, nodes: list[str]) -> dict[str, Any]:
+def _results(
+    spec: GenSpec,
+    witness: dict[str, Any],
+    finals: dict[int, dict[str, Any]],
+    dumps: dict[str, dict[str, Any]],
+    n_ops: int,
+    nodes: list[str],
+) -> dict[str, Any]:
     ok = {"valid": True, "count": 0, "witnesses": []}
-    checkers: dict[str, Any] = {name: dict(ok) for name in (
-        "duplicate", "lost-read", "hw-above-leo", "epoch-split-brain", "nonmonotonic-poll",
-        "poll-skip", "nonmonotonic-send", "unseen")}
+    checkers: dict[str, Any] = {
+        name: dict(ok)
+        for name in (
+            "duplicate",
+            "lost-read",
+            "hw-above-leo",
+            "epoch-split-brain",
+            "nonmonotonic-poll",
+            "poll-skip",
+            "nonmonotonic-send",
+            "unseen",
+        )
+    }
     valid: bool | str = True
     if spec.anomalies and "m" in witness:
         m, old = witness["m"], witness["old"]
-        new = finals[0]["value"]["records"][m][1] if m < len(finals[0]["value"]["records"]) else None
+        new = (
+            finals[0]["value"]["records"][m][1] if m < len(finals[0]["value"]["records"]) else None
+        )
         ack = witness["ack"]
         p = spec.payload
-        checkers["lost-write"] = {"valid": False, "count": 1, "witnesses": [{
-            "message": f"value {old} acknowledged at key 0 offset {m} is missing from the "
-                       f"complete final read {p}".strip(),
-            "key": 0, "offset": m, "value": old,
-            "ops": [ack["invoke"], ack["ok"], finals[0]]}]}
-        checkers["inconsistent-offsets"] = {"valid": False, "count": 1, "witnesses": [{
-            "message": f"key 0 offset {m} held {old} (ack) and {new} (final read)",
-            "key": 0, "offset": m, "values": [old, new], "ops": [ack["ok"], finals[0]]}]}
-        checkers["replica-divergence"] = {"valid": False, "count": 1, "witnesses": [{
-            "message": f"{nodes[0]} holds {old} but {nodes[1]} holds {new} at key 0 offset {m}, "
-                       "below both HWs",
-            "key": 0, "offset": m, "ops": [dumps[nodes[0]], dumps[nodes[1]]]}]}
+        checkers["lost-write"] = {
+            "valid": False,
+            "count": 1,
+            "witnesses": [
+                {
+                    "message": f"value {old} acknowledged at key 0 offset {m} is missing from the "
+                    f"complete final read {p}".strip(),
+                    "key": 0,
+                    "offset": m,
+                    "value": old,
+                    "ops": [ack["invoke"], ack["ok"], finals[0]],
+                }
+            ],
+        }
+        checkers["inconsistent-offsets"] = {
+            "valid": False,
+            "count": 1,
+            "witnesses": [
+                {
+                    "message": f"key 0 offset {m} held {old} (ack) and {new} (final read)",
+                    "key": 0,
+                    "offset": m,
+                    "values": [old, new],
+                    "ops": [ack["ok"], finals[0]],
+                }
+            ],
+        }
+        checkers["replica-divergence"] = {
+            "valid": False,
+            "count": 1,
+            "witnesses": [
+                {
+                    "message": f"{nodes[0]} holds {old} but {nodes[1]} holds {new} "
+                    f"at key 0 offset {m}, below both HWs",
+                    "key": 0,
+                    "offset": m,
+                    "ops": [dumps[nodes[0]], dumps[nodes[1]]],
+                }
+            ],
+        }
         valid = False
     else:
         for name in ("lost-write", "inconsistent-offsets", "replica-divergence"):
             checkers[name] = dict(ok)
     if spec.payload:
-        checkers["unseen"] = {"valid": "unknown", "count": 0, "witnesses": [],
-                              "error": f"checker crashed on {spec.payload}"}
+        checkers["unseen"] = {
+            "valid": "unknown",
+            "count": 0,
+            "witnesses": [],
+            "error": f"checker crashed on {spec.payload}",
+        }
         valid = False if valid is False else "unknown"
-    return {"valid": valid, "checkers": checkers,
-            "stats": {"ops": n_ops, "torn_last_line": False,
-                      "latency": {"send": {"p50_ms": 4.1, "p99_ms": 48.0}},
-                      "availability": {"longest_gap_s": {"0": 3.2}}}}
+    return {
+        "valid": valid,
+        "checkers": checkers,
+        "stats": {
+            "ops": n_ops,
+            "torn_last_line": False,
+            "latency": {"send": {"p50_ms": 4.1, "p99_ms": 48.0}},
+            "availability": {"longest_gap_s": {"0": 3.2}},
+        },
+    }

@@ -57,7 +57,11 @@ def test_report_renders_offline_with_every_plot(anomaly_run: Path) -> None:
     assert page.requests == [], f"the page fetched {page.requests}"
     figures = re.findall(r'<figure class="plot" id="plot-([\w-]+)">(.*?)</figure>', page.dom, re.S)
     assert [f for f, _ in figures] == [
-        "latency", "throughput", "replicas-0", "replicas-1", "replicas-2"
+        "latency",
+        "throughput",
+        "replicas-0",
+        "replicas-1",
+        "replicas-2",
     ]
     for name, body in figures:
         assert "<svg" in body, name
