@@ -85,7 +85,8 @@ def write_history(path: str | Path, shape: Shape = Shape(), seed: int = 0) -> in
     tail_ops = 2 * shape.keys + shape.keys * shape.nodes
     with open(path, "wb") as fh:
         w = _Writer(fh)
-        while w.index < shape.ops - tail_ops - 2 * len(procs) - 2:
+        in_flight = 0
+        while w.index + tail_ops + in_flight < shape.ops - 1:
             if rng.random() < 1 / shape.sample_every:
                 k = rng.randrange(shape.keys)
                 if rng.random() < 0.02:
@@ -102,9 +103,11 @@ def write_history(path: str | Path, shape: Shape = Shape(), seed: int = 0) -> in
             p = procs[slot]
             if p.pending is None:
                 _invoke(w, rng, p, shape, next_value)
+                in_flight += 1
                 if not p.consumer:
                     next_value += 1
                 continue
+            in_flight -= 1
             if _complete(w, rng, p, shape, logs):
                 procs[slot] = _Proc(next_process, consumer=p.consumer)
                 next_process += 1

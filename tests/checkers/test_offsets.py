@@ -1,0 +1,93 @@
+"""inconsistent-offsets and duplicate on tiny hand-written histories."""
+
+from __future__ import annotations
+
+from harness.protocols import Verdict
+from tests.checkers.hist import History, counts, indexes
+
+
+def test_one_offset_two_values_across_ack_and_poll() -> None:
+    h = History()
+    ack = h.send(0, 1, 7, 0)
+    poll = h.poll(5, 1, 0, [[0, 9]], hw=1)
+    r = h.check()
+    assert r.checkers["inconsistent-offsets"].count == 1
+    w = r.checkers["inconsistent-offsets"].witnesses[0]
+    assert (w.key, w.offset) == (1, 0)
+    assert w.details["values"] == [7, 9]
+    assert indexes(r, "inconsistent-offsets") == [ack.index, poll.index]
+    assert r.verdict is Verdict.INVALID
+
+
+def test_one_conflict_seen_many_times_counts_once() -> None:
+    h = History()
+    h.send(0, 1, 7, 0)
+    for p in range(5, 9):
+        h.poll(p, 1, 0, [[0, 9]], hw=1)
+    h.final_read(20, 1, [[0, 9]])
+    r = h.check()
+    assert r.checkers["inconsistent-offsets"].count == 1
+    assert r.checkers["lost-write"].count == 1  # 7 is gone as well
+
+
+def test_agreeing_observations_are_consistent() -> None:
+    h = History()
+    h.send(0, 1, 7, 0)
+    h.send(0, 1, 8, 1)
+    h.poll(5, 1, 0, [[0, 7], [1, 8]], hw=2)
+    h.final_read(9, 1, [[0, 7], [1, 8]])
+    h.dump(1, "n1", [[0, 7], [1, 8]], hw=2)
+    assert h.check().verdict is Verdict.VALID
+
+
+def test_dump_records_above_its_hw_are_uncommitted_and_ignored() -> None:
+    h = History()
+    h.send(0, 1, 7, 0)
+    h.final_read(9, 1, [[0, 7]])
+    h.dump(1, "n1", [[0, 7], [1, 100]], hw=1)
+    h.dump(1, "n2", [[0, 7], [1, 200], [2, 7]], hw=1)  # 7 again above the HW: not a duplicate
+    r = h.check()
+    assert r.verdict is Verdict.VALID, counts(r)
+
+
+def test_dump_record_below_its_hw_disagreeing_with_final_read_is_inconsistent() -> None:
+    h = History()
+    h.send(0, 1, 7, 0)
+    ack = h.send(0, 1, 8, 1)
+    h.final_read(9, 1, [[0, 7], [1, 8]])
+    dump = h.dump(1, "n3", [[0, 7], [1, 300]], hw=2)
+    r = h.check()
+    assert counts(r) == {"inconsistent-offsets": 1}
+    assert indexes(r, "inconsistent-offsets") == [ack.index, dump.index]
+    assert "replica dump of n3" in r.checkers["inconsistent-offsets"].witnesses[0].message
+
+
+def test_one_value_at_two_offsets_of_the_final_read_is_a_duplicate() -> None:
+    h = History()
+    h.send(0, 1, 7, 0)
+    h.send(1, 1, 8, type="info")  # the producer retried it internally: written twice
+    h.send(0, 1, 9, 3)
+    fr = h.final_read(9, 1, [[0, 7], [1, 8], [2, 8], [3, 9]])
+    r = h.check()
+    assert counts(r) == {"duplicate": 1}
+    w = r.checkers["duplicate"].witnesses[0]
+    assert (w.key, w.value) == (1, 8)
+    assert w.details["offsets"] == [1, 2]
+    assert indexes(r, "duplicate") == [fr.index, fr.index]
+
+
+def test_duplicate_across_ack_and_poll() -> None:
+    h = History()
+    ack = h.send(0, 1, 7, 0)
+    h.send(0, 1, 8, 1)
+    poll = h.poll(5, 1, 1, [[1, 8], [2, 7]], hw=3)
+    r = h.check()
+    assert r.checkers["duplicate"].count == 1
+    assert indexes(r, "duplicate") == [ack.index, poll.index]
+
+
+def test_same_value_in_two_keys_is_not_a_duplicate_of_either() -> None:
+    h = History()
+    h.poll(5, 1, 0, [[0, 7]], hw=1)
+    h.poll(5, 2, 0, [[0, 7]], hw=1)
+    assert h.check().checkers["duplicate"].count == 0
