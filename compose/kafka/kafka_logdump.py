@@ -8,8 +8,9 @@ It reads the replica's own files, so what it reports is exactly that replica's s
 independent of which broker a client would be routed to:
 
 - ``records``: every ``[offset, value]`` in the segment files (record batch format v2;
-  values decoded as integers when they are decimal text, else as strings). A torn batch at
-  the end of the last segment (power loss) ends the scan, as Kafka's recovery would.
+  values decoded as integers when they are decimal text, else as strings). A torn or
+  corrupt batch (short, or failing its CRC-32C: power loss) ends the scan, as Kafka's
+  log recovery would.
 - ``leo``: the log end offset, one past the last complete batch's last offset.
 - ``hw_checkpoint``: the HW from ``replication-offset-checkpoint``, which the broker
   writes every ``replica.high.watermark.checkpoint.interval.ms``; so it may lag the live
@@ -29,7 +30,30 @@ import sys
 from typing import Any
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")  # record batch v2 header, 61 bytes
+_CRC_FROM = 21  # the CRC covers the batch from its attributes to its end
 _CONTROL_BATCH = 0x20
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), as Kafka's record batches carry it."""
+    c = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
@@ -82,11 +106,13 @@ def scan_segment(path: str, with_records: bool = True) -> tuple[list[list[Any]],
     next_offset: int | None = None
     pos = 0
     while pos + _HEADER.size <= len(data):
-        (base, length, _ple, magic, _crc, attrs, last_delta, *_rest, count) = _HEADER.unpack_from(
+        (base, length, _ple, magic, crc, attrs, last_delta, *_rest, count) = _HEADER.unpack_from(
             data, pos
         )
         if length <= 0 or pos + 12 + length > len(data):
             break  # preallocated zeros or a torn batch: the log ends here
+        if crc32c(data[pos + _CRC_FROM : pos + 12 + length]) != crc:
+            break  # a torn or corrupt batch: Kafka's recovery truncates here too
         if magic != 2:
             raise ValueError(f"{path}: batch at byte {pos} has magic {magic}, expected 2")
         if attrs & 0x07:
