@@ -11,6 +11,7 @@ runs and ``floodmark clean`` leaves them).
 
     $ python -m compose.images build base toxiproxy replog
     $ python -m compose.images list
+    $ python -m compose.images prune   # drop images of older inputs
 
 Adding an image is one entry in ``IMAGES`` (e.g. ``"kafka": compose.kafka.image.SPEC``,
 with the spec defined beside its Dockerfile).
@@ -346,6 +347,42 @@ def _cmd_list(api: docker.APIClient) -> int:
     return 0
 
 
+def prune(api: docker.APIClient, console: Console) -> int:
+    """Remove images made for a registered name that are not its current image (older
+    input hashes, replaced fixed tags). Images a container still uses are kept, and so are
+    images tagged outside the spec's repository (someone else's tags)."""
+    current: set[str] = set()
+    for name, spec in IMAGES.items():
+        try:
+            found = engine.inspect(api, image_tag(name, api=api))
+        except ImageError:
+            continue
+        if found is not None:
+            current.add(str(found["Id"]))
+        if spec.base is not None and (base := engine.inspect(api, image_tag(spec.base, api=api))):
+            current.add(str(base["Id"]))
+    removed = 0
+    for img in api.images(filters={"label": LABEL_IMAGE}):
+        label = (img.get("Labels") or {}).get(LABEL_IMAGE)
+        owner = IMAGES.get(str(label))
+        if owner is None or img["Id"] in current:
+            continue
+        # Only images floodmark named itself: every tag in the spec's repository (or none).
+        tags = [t for t in img.get("RepoTags") or [] if t != "<none>:<none>"]
+        if any(engine.split_ref(t)[0] != owner.repository for t in tags):
+            continue
+        refs = ", ".join(img.get("RepoTags") or []) or img["Id"][:19]
+        try:
+            api.remove_image(img["Id"], force=False)
+        except docker.errors.APIError as e:
+            console.print(f"kept {refs}: {e.explanation}", markup=False, highlight=False)
+            continue
+        removed += 1
+        console.print(f"removed {refs}", markup=False, highlight=False)
+    console.print(f"pruned {removed} image(s)", markup=False, highlight=False)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m compose.images", description="Build floodmark's images when stale."
@@ -361,10 +398,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="rebuild the named images even when up to date, without the layer cache",
     )
     sub.add_parser("list", help="show every image's tag and whether it is up to date")
+    sub.add_parser("prune", help="remove floodmark images older than the current ones")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _cmd_list(engine.connect())
+        if args.command == "prune":
+            return prune(engine.connect(), Console(stderr=True))
         names = list(args.names) or list(IMAGES)
         for n in names:
             _spec(n)

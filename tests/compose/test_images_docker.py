@@ -143,25 +143,54 @@ def test_toxiproxy_image_serves_its_api(client: docker.DockerClient, built: dict
         container.remove(force=True)
 
 
+class Sandbox:
+    """A scratch repository root for test specs; their images are removed afterwards."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.monkeypatch = monkeypatch
+        self.repositories: list[str] = []
+        monkeypatch.setattr(images, "ROOT", root)
+
+    def repository(self, what: str) -> str:
+        repo = f"floodmark/test-{what}-{uuid.uuid4().hex[:8]}"
+        self.repositories.append(repo)
+        return repo
+
+    def register(self, spec: ImageSpec) -> ImageSpec:
+        self.monkeypatch.setitem(images.IMAGES, spec.name, spec)
+        return spec
+
+    def cleanup(self) -> None:
+        api = engine.connect()
+        for repo in self.repositories:
+            for img in api.images(name=repo):
+                for ref in img.get("RepoTags") or []:
+                    api.remove_image(ref, force=True)
+
+
 @pytest.fixture
-def scratch_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ImageSpec]:
-    """A tiny FROM-scratch image registered for one test, its repository removed after."""
-    root = tmp_path / "repo"
-    (root / "img").mkdir(parents=True)
-    (root / "img" / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
-    (root / "img" / "hello.txt").write_text("one\n")
-    repo = f"floodmark/test-{uuid.uuid4().hex[:8]}"
-    spec = ImageSpec(
-        name="scratch-test",
-        repository=repo,
-        context={"Dockerfile": "img/Dockerfile", "hello.txt": "img/hello.txt"},
+def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    box = Sandbox(tmp_path / "repo", monkeypatch)
+    (box.root / "img").mkdir(parents=True)
+    (box.root / "img" / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    (box.root / "img" / "hello.txt").write_text("one\n")
+    try:
+        yield box
+    finally:
+        box.cleanup()
+
+
+@pytest.fixture
+def scratch_spec(sandbox: Sandbox) -> ImageSpec:
+    """A tiny FROM-scratch image registered for one test."""
+    return sandbox.register(
+        ImageSpec(
+            name="scratch-test",
+            repository=sandbox.repository("scratch"),
+            context={"Dockerfile": "img/Dockerfile", "hello.txt": "img/hello.txt"},
+        )
     )
-    monkeypatch.setattr(images, "ROOT", root)
-    monkeypatch.setitem(images.IMAGES, spec.name, spec)
-    yield spec
-    api = engine.connect()
-    for img in api.images(name=repo):
-        api.remove_image(img["Id"], force=True)
 
 
 def test_a_changed_input_rebuilds_and_an_unchanged_one_does_not(
@@ -188,6 +217,84 @@ def test_a_failing_step_is_named(scratch_spec: ImageSpec) -> None:
     assert "building image 'scratch-test' failed at step: Step 2/" in message
     assert "missing.txt" in message
     assert "full log:" in message and "what to do:" in message
+
+
+def test_prune_removes_older_inputs_only(
+    client: docker.DockerClient, scratch_spec: ImageSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "IMAGES", {scratch_spec.name: scratch_spec})
+    (old,) = images.ensure([scratch_spec.name], console=QUIET)
+    (images.ROOT / "img" / "hello.txt").write_text("newer\n")
+    (new,) = images.ensure([scratch_spec.name], console=QUIET)
+    assert old.image_id != new.image_id
+    images.prune(engine.connect(), QUIET)
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get(old.image_id)
+    assert client.images.get(new.tag).id == new.image_id
+
+
+@pytest.fixture
+def upstream(client: docker.DockerClient, sandbox: Sandbox, tmp_path: Path) -> str:
+    """A local image standing in for a registry's (no registry answers here)."""
+    ctx = tmp_path / "upstream"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("upstream\n")
+    (ctx / "Dockerfile").write_text('FROM scratch\nCOPY hello.txt /\nCMD ["/upstream"]\n')
+    ref = f"{sandbox.repository('upstream')}:1"
+    client.images.build(path=str(ctx), tag=ref, rm=True)
+    return ref
+
+
+def test_a_pulled_upstream_is_wrapped_with_labels(
+    client: docker.DockerClient,
+    sandbox: Sandbox,
+    upstream: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pulled: list[str] = []
+
+    def fake_pull(ref: str, log: object) -> bool:
+        pulled.append(ref)
+        return True
+
+    monkeypatch.setattr(engine, "try_pull", fake_pull)
+    spec = sandbox.register(
+        ImageSpec(
+            name="wrap-test",
+            repository=sandbox.repository("wrap"),
+            tag="1",
+            upstream=upstream,
+            context={"Dockerfile": "img/Dockerfile", "hello.txt": "img/hello.txt"},
+        )
+    )
+    (outcome,) = images.ensure([spec.name], console=QUIET)
+    assert outcome.built and pulled == [upstream]
+    img = client.images.get(outcome.tag)
+    assert img.labels[LABEL_SOURCE] == "wrapped"
+    assert img.attrs["Config"]["Cmd"] == ["/upstream"]  # upstream's image, not our Dockerfile
+    (again,) = images.ensure([spec.name], console=QUIET)
+    assert not again.built and pulled == [upstream]
+
+
+def test_an_upstream_image_under_its_own_name_is_used_as_is(
+    sandbox: Sandbox, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pull(ref: str, log: object) -> bool:
+        raise AssertionError(f"pulled {ref} although it was there")
+
+    monkeypatch.setattr(engine, "try_pull", no_pull)
+    repo, tag = engine.split_ref(upstream)
+    spec = sandbox.register(
+        ImageSpec(
+            name="as-is-test",
+            repository=repo,
+            tag=tag,
+            upstream=upstream,
+            context={"Dockerfile": "img/Dockerfile", "hello.txt": "img/hello.txt"},
+        )
+    )
+    (outcome,) = images.ensure([spec.name], console=QUIET)
+    assert not outcome.built and outcome.tag == upstream
 
 
 @pytest.mark.slow
