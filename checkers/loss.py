@@ -171,10 +171,14 @@ class LossChecker:
             return
         hw: int = top.value["hw"]
         for fr in self._after(st, top.index):
-            present = set(fr.by_value.values())
-            missing = [o for o in range(hw) if o not in present and o not in reported]
-            if missing:
-                lost.note(partial(_lost_below_hw, k, hw, missing, top, fr))
+            present = {o for o in fr.by_value.values() if 0 <= o < hw}
+            accounted = present | {o for o in reported if 0 <= o < hw}
+            missing = hw - len(accounted)  # offsets below hw neither read nor reported
+            if missing > 0:
+                first = 0  # the first of them; found in at most len(accounted) + 1 steps
+                while first in accounted:
+                    first += 1
+                lost.note(partial(_lost_below_hw, k, hw, first, missing, top, fr))
                 break
 
 
@@ -233,15 +237,14 @@ def _lost_read(k: int, v: int, o: int, poll: Op, fr: _FinalRead) -> Witness:
     )
 
 
-def _lost_below_hw(k: int, hw: int, missing: list[int], poll: Op, fr: _FinalRead) -> Witness:
-    first = missing[0]
+def _lost_below_hw(k: int, hw: int, first: int, missing: int, poll: Op, fr: _FinalRead) -> Witness:
     return Witness(
         f"a poll of key {k} (op {poll.index}) saw hw {hw}, so offsets below {hw} were "
         f"committed, but the complete final read (op {fr.op.index}) has no record at "
-        f"{len(missing)} of them (first: offset {first})",
+        f"{missing} of them (first: offset {first})",
         (poll, fr.op),
         key=k,
         offset=first,
-        details={"hw": hw, "missing_offsets": len(missing)},
+        details={"hw": hw, "missing_offsets": missing},
         focus=(first, hw - 1),
     )

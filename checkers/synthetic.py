@@ -86,7 +86,7 @@ def write_history(path: str | Path, shape: Shape = Shape(), seed: int = 0) -> in
     with open(path, "wb") as fh:
         w = _Writer(fh)
         in_flight = 0
-        while w.index + tail_ops + in_flight < shape.ops - 1:
+        while w.index + tail_ops + in_flight < shape.ops:
             if rng.random() < 1 / shape.sample_every:
                 k = rng.randrange(shape.keys)
                 if rng.random() < 0.02:
