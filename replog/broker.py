@@ -66,6 +66,8 @@ from replog.wire import (
 )
 
 Handler = Callable[[Message], Awaitable[Message | None]]
+MAX_WAIT_MS = 3_600_000  # bounds on request fields (a frame must not break the node)
+MAX_RECORDS = 100_000
 
 
 class Broker:
@@ -286,6 +288,12 @@ class Broker:
             return error_reply(req_id, e.code, e.message)
         except FieldError as e:
             return error_reply(req_id, ErrorCode.INVALID_REQUEST, f"{kind}: {e}")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            # A structurally wrong payload deeper than the top-level fields.
+            self.log.warning("%s request with a malformed payload: %r", kind, e)
+            return error_reply(
+                req_id, ErrorCode.INVALID_REQUEST, f"{kind}: malformed payload: {e!r:.200}"
+            )
         if reply is None:
             return None
         reply["id"] = req_id
@@ -307,7 +315,10 @@ class Broker:
 
     async def _produce(self, msg: Message) -> Message | None:
         key, value = field_int(msg, "key"), field_int(msg, "value")
-        acks, timeout_ms = field_int(msg, "acks", -1), field_int(msg, "timeout_ms", 5000)
+        acks, timeout_ms = (
+            field_int(msg, "acks", -1),
+            field_int(msg, "timeout_ms", 5000, 0, MAX_WAIT_MS),
+        )
         if acks not in (-1, 0, 1):
             raise FieldError(f"acks must be -1 (all), 0 or 1, got {acks}")
         r = self.replica(key)
@@ -355,7 +366,7 @@ class Broker:
 
     async def _fetch(self, msg: Message) -> Message:
         key, offset = field_int(msg, "key"), field_int(msg, "offset")
-        max_records = field_int(msg, "max_records", 1000)
+        max_records = field_int(msg, "max_records", 1000, 0, MAX_RECORDS)
         r = self.replica(key)
         r.check_leader()
         if offset < 0 or offset > r.log.leo:
@@ -380,11 +391,12 @@ class Broker:
     # -- peer requests (this broker as leader) -----------------------------------------
 
     async def _replica_fetch(self, msg: Message) -> Message:
+        s = self.settings
         key, node = field_int(msg, "key"), field_str(msg, "node")
         epoch, offset = field_int(msg, "leader_epoch"), field_int(msg, "offset")
         known_hw = field_int(msg, "hw", -1)
-        max_wait = field_int(msg, "max_wait_ms", self.settings.replica_fetch_wait_max_ms)
-        max_records = field_int(msg, "max_records", self.settings.replica_fetch_max_records)
+        max_wait = field_int(msg, "max_wait_ms", s.replica_fetch_wait_max_ms, 0, MAX_WAIT_MS)
+        max_records = field_int(msg, "max_records", s.replica_fetch_max_records, 0, MAX_RECORDS)
         r = self.replica(key)
         r.check_leader()
         r.check_epoch(epoch)
@@ -439,12 +451,12 @@ class Broker:
             )
         if ce == self.controller_epoch and sv <= self.state_version:
             return {"applied": False}
+        parts = msg.get("partitions")
+        check_partitions(parts)
+        assert isinstance(parts, dict)
         if ce > self.controller_epoch:
             self.log.info("controller epoch %s -> %s", self.controller_epoch, ce)
         self.controller_epoch, self.state_version = ce, sv
-        parts = msg.get("partitions")
-        if not isinstance(parts, dict):
-            raise FieldError("field 'partitions' must be an object keyed by partition")
         self.cluster = {"brokers": list(msg.get("brokers", [])), "partitions": parts}
         for key_s, p in sorted(parts.items(), key=lambda kv: int(kv[0])):
             if self.node_id in p["replicas"]:
@@ -472,6 +484,26 @@ class Broker:
                 follower = Follower(self, r, leader, epoch)
                 self.followers[key] = follower
                 follower.start()
+
+
+def check_partitions(parts: object) -> None:
+    """Validate a LeaderAndIsr ``partitions`` payload before any of it is applied."""
+    if not isinstance(parts, dict):
+        raise FieldError("field 'partitions' must be an object keyed by partition")
+    for key_s, p in parts.items():
+        if not (isinstance(key_s, str) and key_s.isdigit() and len(key_s) < 10):
+            raise FieldError(f"partition key {key_s!r:.40} must be a small non-negative integer")
+        if not isinstance(p, dict):
+            raise FieldError(f"partition {key_s}: state must be an object")
+        field_int(p, "leader_epoch", lo=0, hi=2**31)
+        field_int(p, "isr_version", lo=0, hi=2**31)
+        leader = p.get("leader")
+        for name in ("replicas", "isr"):
+            v = p.get(name)
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise FieldError(f"partition {key_s}: {name!r} must be a list of node ids")
+        if leader is not None and not isinstance(leader, str):
+            raise FieldError(f"partition {key_s}: 'leader' must be a node id or null")
 
 
 async def run_broker(config: BrokerConfig) -> None:

@@ -129,11 +129,18 @@ class FieldError(ValueError):
     """A request field is missing or has the wrong type (answered with INVALID_REQUEST)."""
 
 
-def field_int(msg: Message, name: str, default: int | None = None) -> int:
-    """An integer field of a request (bools are not integers here)."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def field_int(
+    msg: Message, name: str, default: int | None = None, lo: int = INT64_MIN, hi: int = INT64_MAX
+) -> int:
+    """An integer field of a request within ``[lo, hi]`` (bools are not integers here)."""
     v = msg.get(name, default)
     if isinstance(v, bool) or not isinstance(v, int):
-        raise FieldError(f"field {name!r} must be an integer, got {v!r}")
+        raise FieldError(f"field {name!r} must be an integer, got {v!r:.80}")
+    if not lo <= v <= hi:
+        raise FieldError(f"field {name!r} must be within {lo}..{hi}, got {v:.80}")
     return v
 
 
