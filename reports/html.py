@@ -159,6 +159,7 @@ def build_context(inputs: RunInputs) -> dict[str, Any]:
             notes.append("the history's last line was torn (the harness was killed mid-write)")
     faults = _fault_rows(digest) if digest is not None else []
     return {
+        "meta": _meta(inputs, digest),
         "inputs": inputs,
         "name": inputs.name,
         "verdict": inputs.verdict.value,
@@ -183,6 +184,18 @@ def build_context(inputs: RunInputs) -> dict[str, Any]:
         "notes": notes,
         "history_error": history_error,
     }
+
+
+def _meta(inputs: RunInputs, d: HistoryDigest | None) -> list[str]:
+    """The header's one line: run id, system, profile, size, duration, faults."""
+    run_id, cfg = inputs.test.get("run_id"), inputs.config
+    parts = [f"run {short_json(run_id, 60)}"] if run_id is not None else []
+    parts += [short_json(cfg["system"], 40)] if cfg.get("system") else []
+    parts += [f"profile {short_json(cfg['profile'], 40)}"] if cfg.get("profile") else []
+    if d is not None:
+        parts += [f"{d.ops:,} ops", f"{d.duration:.1f} s", f"{d.processes} client processes"]
+        parts += [f"{len(d.faults)} fault periods"]
+    return parts
 
 
 def _digest(
@@ -246,10 +259,13 @@ def summarize_value(value: JSON, focus_offset: int | None = None) -> str:
     if not isinstance(value, Mapping) or not isinstance(value.get("records"), list):
         return short_json(value, MAX_VALUE_CHARS)
     records = value["records"]
-    head = {k: v for k, v in value.items() if k != "records"}
+    elided = value.get("records_elided")
+    head = {k: v for k, v in value.items() if k not in ("records", "records_elided")}
     text = short_json(head, 80) + f" · {len(records):,} records"
     offsets = [r[0] for r in records if isinstance(r, list) and len(r) == 2]
-    if offsets:
+    if type(elided) is int and elided > 0:
+        text = short_json(head, 80) + f" · {len(records) + elided:,} records (excerpt)"
+    elif offsets:
         text += f" [{offsets[0]}..{offsets[-1]}]"
     if focus_offset is not None:
         near = [

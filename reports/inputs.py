@@ -49,6 +49,17 @@ GLOSSARY: Final[Mapping[str, str]] = {
 }
 """One line per anomaly name (DESIGN.md §4); names are the keys of results.json."""
 
+
+def describe(name: str) -> str:
+    """The anomaly's description from the checkers' glossary (``checkers.glossary``, the
+    one place anomaly names are defined), else the short line in `GLOSSARY`."""
+    try:
+        glossary = importlib.import_module("checkers.glossary")
+        return str(glossary.Anomaly(name).description)
+    except (ImportError, ValueError, AttributeError, KeyError):
+        return GLOSSARY.get(name, "")
+
+
 HW_ANOMALIES: Final = frozenset(
     {"replica-divergence", "lost-write", "inconsistent-offsets", "lost-read"}
 )
@@ -131,7 +142,7 @@ class CheckerSummary:
             count=count if type(count) is int else len(witnesses),
             witnesses=witnesses,
             error=_text(error) if error not in (None, "") else None,
-            description=GLOSSARY.get(name, ""),
+            description=describe(name),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

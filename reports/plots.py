@@ -22,7 +22,10 @@ wrapped as `markupsafe.Markup` for the template.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
+import re
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Mapping, Sequence
@@ -90,7 +93,28 @@ class UnsafeSvgError(ValueError):
 
 
 def fault_colour(package: str) -> str:
+    """The package's own plot colour (``faults.registry``), else ours, else a stable one."""
+    registered = _registered_colours().get(package)
+    if registered:
+        return registered
     return FAULT_COLOURS.get(package) or _FALLBACK[zlib.crc32(package.encode()) % len(_FALLBACK)]
+
+
+@functools.cache
+def _registered_colours() -> dict[str, str]:
+    """``colour`` of every package in ``faults.registry.FAULT_PACKAGES`` (imported lazily:
+    rendering a report must not depend on the fault layer importing cleanly)."""
+    try:
+        registry = importlib.import_module("faults.registry")
+    except ImportError:
+        return {}
+    packages = getattr(registry, "FAULT_PACKAGES", {})
+    out: dict[str, str] = {}
+    for name, package in dict(packages).items():
+        colour = getattr(package, "colour", None)
+        if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
+            out[str(name)] = colour
+    return out
 
 
 def render_plots(digest: HistoryDigest, keys: Sequence[int]) -> list[Plot]:
