@@ -25,8 +25,7 @@ help:
 # The virtualenv, reinstalled only when pyproject.toml changes.
 venv: $(STAMP)
 $(STAMP): pyproject.toml
-	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,kafka]'
+	@scripts/ensure-venv.sh $(VENV) $(PYTHON)
 	@touch $@
 
 docker:
