@@ -140,7 +140,7 @@ def field_int(
     if isinstance(v, bool) or not isinstance(v, int):
         raise FieldError(f"field {name!r} must be an integer, got {v!r:.80}")
     if not lo <= v <= hi:
-        raise FieldError(f"field {name!r} must be within {lo}..{hi}, got {v:.80}")
+        raise FieldError(f"field {name!r} must be within {lo}..{hi}, got {v!r:.80}")
     return v
 
 
