@@ -33,6 +33,7 @@ from pathlib import Path
 
 import docker
 from rich.console import Console
+from rich.errors import LiveError
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from compose import engine, inputs, offline
@@ -245,7 +246,10 @@ class _Display:
 
     def __enter__(self) -> _Display:
         if self.live:
-            self.progress.start()
+            try:
+                self.progress.start()
+            except LiveError:  # the caller shows its own live display: print lines instead
+                self.live = False
         return self
 
     def __exit__(self, *exc: object) -> None:
