@@ -1,6 +1,180 @@
 """floodmark's pytest plugin (entry point ``pytest11``): chaos scenarios as pytest tests.
 
-Fixtures are added here as the harness grows; see README "pytest plugin".
+A chaos test reads like an ordinary test::
+
+    def test_replog_survives_partitions(floodmark_run):
+        result = floodmark_run(nemesis="partition,kill", time_limit=30, seed=7,
+                               settings={"min.insync.replicas": 2})
+        assert result.verdict == "valid", result.summary()
+
+Fixtures:
+
+- ``floodmark_run``: a callable that runs one scenario (same keys as ``floodmark run``
+  options and config files) and returns a `ChaosResult`. Every run's directory is
+  attached to the test's report (a ``floodmark`` section, and a ``floodmark_run_dir``
+  user property that lands in pytest's JUnit XML). Unless the test asked for a
+  different verdict with ``expect=``, a run whose verdict is not ``valid`` fails the
+  test at teardown even if the test forgot to assert.
+- ``floodmark_cluster``: a started cluster (no workload, no faults) for tests that drive
+  it themselves; it is removed afterwards, also when the test fails.
+
+Options: ``--floodmark-store DIR`` (default ``store``) and ``--floodmark-time-scale X``
+(multiplies every ``time_limit``, e.g. 0.5 for a quick local pass).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from harness.protocols import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosResult:
+    """A finished run: its verdict, exit code, run directory and results.json."""
+
+    verdict: str
+    exit_code: int
+    run_dir: Path | None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def anomalies(self) -> dict[str, int]:
+        return {
+            name: int(c.get("count", 0))
+            for name, c in self.results.get("checkers", {}).items()
+            if c.get("valid") is False
+        }
+
+    def summary(self) -> str:
+        where = f" ({self.run_dir / 'report.html'})" if self.run_dir else ""
+        return f"verdict {self.verdict}, anomalies {self.anomalies or 'none'}{where}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("floodmark", "floodmark chaos tests")
+    group.addoption("--floodmark-store", default="store", help="store directory for runs")
+    group.addoption(
+        "--floodmark-time-scale", type=float, default=1.0, help="multiply every time_limit"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos: a floodmark chaos scenario (runs Docker)")
+
+
+@dataclass
+class _Runs:
+    item: pytest.Item
+    done: list[tuple[ChaosResult, str]] = field(default_factory=list)
+
+
+_RUNS_KEY = pytest.StashKey[_Runs]()
+
+
+@pytest.fixture
+def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., ChaosResult]]:
+    """Run a chaos scenario: ``floodmark_run(expect="valid", **config) -> ChaosResult``."""
+    from faults.registry import FAULT_PACKAGES
+    from harness.config import build_config
+    from harness.progress import Ui
+    from harness.run import run
+    from harness.systems import SYSTEMS
+    from workloads import WORKLOADS
+
+    store = str(request.config.getoption("--floodmark-store"))
+    scale = float(request.config.getoption("--floodmark-time-scale"))
+    runs = _Runs(request.node)
+    request.node.stash[_RUNS_KEY] = runs
+
+    def go(expect: str = "valid", **options: Any) -> ChaosResult:
+        raw: dict[str, Any] = {"store": store, "name": _test_name(request.node), **options}
+        if isinstance(raw.get("nemesis"), list | tuple):
+            raw["nemesis"] = ",".join(raw["nemesis"])
+        if "time_limit" in raw:
+            raw["time_limit"] = float(raw["time_limit"]) * scale
+        config = build_config(raw, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
+        code = run(config, Ui(quiet=True))
+        link = Path(config.store) / config.name / "latest"
+        run_dir = link.resolve() if link.exists() else None
+        results: dict[str, Any] = {}
+        if run_dir is not None and (run_dir / "results.json").is_file():
+            results = orjson.loads((run_dir / "results.json").read_bytes())
+        verdict = Verdict.from_json(results.get("valid")) if results else Verdict.UNKNOWN
+        result = ChaosResult(verdict.value, code, run_dir, results)
+        runs.done.append((result, expect))
+        if run_dir is not None:
+            request.node.user_properties.append(("floodmark_run_dir", str(run_dir)))
+        return result
+
+    yield go
+    unmet = [(r, e) for r, e in runs.done if e != "any" and r.verdict != e]
+    if unmet:
+        pytest.fail(
+            "floodmark run verdicts not as expected: "
+            + "; ".join(f"expected {e}, got {r.summary()}" for r, e in unmet),
+            pytrace=False,
+        )
+
+
+def _test_name(item: pytest.Item) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in item.name)
+    return f"pytest-{safe}"[:100]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    runs = item.stash.get(_RUNS_KEY, None)
+    if runs is not None and runs.done and call.when == "teardown":
+        lines = [f"{r.run_dir} — {r.summary()}" for r, _e in runs.done]
+        report.sections.append(("floodmark runs", "\n".join(lines)))
+    return report
+
+
+@pytest.fixture
+def floodmark_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A started replog cluster (3 nodes, 3 keys, leaders and full ISR), removed afterwards.
+
+    Yields a `harness.docker_cluster.DockerCluster` (the `harness.protocols.Cluster` the
+    faults act on: ``.container(node)``, ``.toxiproxy``, ``.leader(key)``, ``.system``).
+    Parametrise with ``@pytest.mark.parametrize("floodmark_cluster", [{"nodes": 5}],
+    indirect=True)``.
+    """
+    import tempfile
+
+    from compose.images import ensure_images
+    from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
+    from harness.monitor import wait_healthy
+    from harness.plan import ClusterSpec
+    from harness.store import new_run_id
+    from harness.systems import load_system
+
+    opts: dict[str, Any] = dict(getattr(request, "param", {}) or {})
+    system = load_system(str(opts.get("system", "replog")))
+    nodes = int(opts.get("nodes", 3))
+    spec = ClusterSpec(
+        new_run_id(), nodes, int(opts.get("keys", 3)), min(3, nodes),
+        str(opts.get("profile", "kafka-0.11")), dict(opts.get("settings", {})), {},
+    )  # fmt: skip
+    plan = system.render(spec)
+    images = ensure_images(system.images())
+    client = docker_client()
+    workdir = Path(tempfile.mkdtemp(prefix="floodmark-cluster-"))
+    cluster = DockerCluster(plan, system, images, workdir, client)
+    try:
+        cluster.start()
+        problems = wait_healthy(cluster, 90.0)
+        if problems:
+            pytest.fail(f"cluster not healthy after 90 s: {problems}", pytrace=False)
+        yield cluster
+    finally:
+        remove_labelled(docker_client(), plan.run_id)

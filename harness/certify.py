@@ -1,0 +1,504 @@
+"""Certification: run a suite of chaos scenarios and give the suite one verdict.
+
+A suite is plain data: a matrix of (system and profile) x (fault packages) x (workload
+options) x (seeds or repeats), given as a YAML/TOML file or by the name of a built-in
+suite in ``harness/suites/`` (``smoke``, ``nightly``, ``release``, ``self-test``)::
+
+    name: smoke
+    defaults: {time_limit: 30, nodes: 3, keys: 3}
+    systems:
+      - label: replog-safe
+        config: {system: replog, profile: kafka-0.11,
+                 settings: {min.insync.replicas: 2}}
+      - label: replog-kafka-0.10          # a known-bug configuration
+        expect: invalid
+        bug: kafka-0.10 truncation
+        config: {profile: kafka-0.10}
+    faults: [[partition], [kill, pause]]
+    workloads: [{}]
+    seeds: [1, 2]                          # or: repeats: 3
+
+Every scenario is one ordinary `harness.run.run` kept in the store. The suite writes
+``summary.json``, ``junit.xml`` and ``certificate.html`` into its own directory
+``store/certify/<suite>/<timestamp>/``.
+
+Semantics a release manager relies on:
+
+- The suite is **invalid** (exit 1) as soon as one scenario's history is invalid,
+  whatever any other scenario says; a safety violation is never retried away or called
+  flaky. Scenarios marked ``expect: invalid`` (the self-test's known bugs) are the one
+  exception: for them, *not* being caught is the failure.
+- Liveness problems (no ``ok`` operation after the faults healed, a cluster that did
+  not recover, a run that could not finish) are reported in their own column and make
+  the suite **unknown** (exit 2), never valid and never invalid.
+- Every scenario's config is validated before the first container starts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from harness.config import ConfigError, TestConfig, build_config, load_config_file
+from harness.history import NEMESIS, HistoryError, OpType, iter_history
+from harness.protocols import Verdict, merge_verdicts
+
+BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test")
+SAFETY: Final = (
+    "lost-write",
+    "lost-read",
+    "inconsistent-offsets",
+    "duplicate",
+    "replica-divergence",
+    "hw-above-leo",
+    "epoch-split-brain",
+    "nonmonotonic-poll",
+    "poll-skip",
+    "nonmonotonic-send",
+)
+
+
+class SuiteError(ValueError):
+    """A suite file or name that cannot run; says what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One cell of the matrix: a full run configuration plus what is expected of it."""
+
+    name: str
+    system_label: str
+    faults: tuple[str, ...]
+    seed: int
+    config: TestConfig
+    expect: Verdict = Verdict.VALID
+    bug: str | None = None
+    """The known bug this configuration carries (self-test), None for a safe one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    name: str
+    scenarios: tuple[Scenario, ...]
+    description: str = ""
+    budget_minutes: float | None = None
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    """What one scenario's run showed."""
+
+    scenario: Scenario
+    run_dir: str | None
+    verdict: Verdict
+    exit_code: int
+    anomalies: dict[str, int] = field(default_factory=dict)
+    faults_exercised: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    liveness: list[str] = field(default_factory=list)
+    first_anomaly_s: float | None = None
+    error: str | None = None
+
+    @property
+    def caught(self) -> bool:
+        return self.verdict == Verdict.INVALID
+
+    @property
+    def outcome(self) -> Verdict:
+        """This scenario's contribution to the suite's verdict."""
+        if self.scenario.expect == Verdict.INVALID:
+            # A known bug: being caught is the pass; escaping is a failure of floodmark.
+            return Verdict.VALID if self.caught else Verdict.INVALID
+        if self.verdict == Verdict.INVALID:
+            return Verdict.INVALID
+        if self.verdict == Verdict.UNKNOWN or self.liveness:
+            return Verdict.UNKNOWN
+        return Verdict.VALID
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.scenario
+        return {
+            "scenario": s.name,
+            "system": s.system_label,
+            "faults": list(s.faults),
+            "seed": s.seed,
+            "expect": s.expect.value,
+            "bug": s.bug,
+            "verdict": self.verdict.value,
+            "outcome": self.outcome.value,
+            "exit_code": self.exit_code,
+            "anomalies": self.anomalies,
+            "faults_exercised": self.faults_exercised,
+            "duration_s": round(self.duration_s, 1),
+            "liveness": self.liveness,
+            "first_anomaly_s": self.first_anomaly_s,
+            "run_dir": self.run_dir,
+            "command": s.config.command(),
+            "error": self.error,
+        }
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_suite(
+    name_or_path: str,
+    known_nemeses: set[str],
+    known_systems: set[str],
+    known_workloads: set[str],
+    overrides: Mapping[str, Any] | None = None,
+) -> Suite:
+    """A built-in suite by name, or a suite file; every scenario validated (SuiteError)."""
+    raw = _suite_source(name_or_path)
+    return expand(raw, known_nemeses, known_systems, known_workloads, overrides or {})
+
+
+def _suite_source(name_or_path: str) -> dict[str, Any]:
+    if name_or_path in BUILTIN_SUITES:
+        text = resources.files("harness.suites").joinpath(f"{name_or_path}.yaml").read_text()
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise SuiteError(
+                f"suite {name_or_path!r}: expected one of the built-in suites "
+                f"({', '.join(BUILTIN_SUITES)}) or a suite file, but there is no such file"
+            )
+        try:
+            data = load_config_file(path)
+        except ConfigError as e:
+            raise SuiteError(f"suite file {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise SuiteError(f"suite {name_or_path!r}: expected a mapping at the top level")
+    return data
+
+
+_SUITE_KEYS: Final = frozenset(
+    {"name", "description", "budget_minutes", "defaults", "systems", "faults", "workloads",
+     "seeds", "repeats", "seed"}
+)  # fmt: skip
+
+
+def expand(
+    raw: Mapping[str, Any],
+    known_nemeses: set[str],
+    known_systems: set[str],
+    known_workloads: set[str],
+    overrides: Mapping[str, Any],
+) -> Suite:
+    """The matrix as scenarios, each a validated `TestConfig` (all problems at once)."""
+    unknown = sorted(set(raw) - _SUITE_KEYS)
+    if unknown:
+        raise SuiteError(f"suite: unknown keys {unknown}; expected some of {sorted(_SUITE_KEYS)}")
+    name = str(raw.get("name") or "suite")
+    defaults = _mapping(raw.get("defaults", {}), "defaults")
+    systems = _list(raw.get("systems") or [{"label": "default", "config": {}}], "systems")
+    faults = _list(raw.get("faults") or [[]], "faults")
+    workloads = _list(raw.get("workloads") or [{}], "workloads")
+    seeds = _seeds(raw)
+    problems: list[str] = []
+    scenarios: list[Scenario] = []
+    cells = [
+        (sys_map, fault_set, workload, seed)
+        for sys_map in (_mapping(s, "systems[]") for s in systems)
+        for fault_set, workload, seed in itertools.product(
+            _list(sys_map.get("faults", faults), "systems[].faults"), workloads, seeds
+        )
+    ]
+    for sys_map, fault_set, workload, seed in cells:
+        label = str(
+            sys_map.get("label")
+            or _mapping(sys_map.get("config", {}), "config").get("system", "system")
+        )
+        fault_names = _fault_list(fault_set)
+        cell = "+".join(fault_names) or "no-faults"
+        scenario_name = f"{label}/{cell}/seed-{seed}"
+        merged: dict[str, Any] = {**defaults}
+        for part in (_mapping(sys_map.get("config", {}), "systems[].config"),
+                     _mapping(workload, "workloads[]")):  # fmt: skip
+            merged = _merge(merged, part)
+        merged = _merge(merged, dict(overrides))
+        merged["nemesis"] = ",".join(fault_names)
+        merged["seed"] = seed
+        merged["name"] = f"certify-{name}-{label}-{cell}".replace("/", "-")
+        try:
+            config = build_config(merged, known_nemeses, known_systems, known_workloads)
+        except ConfigError as e:
+            problems.extend(f"{scenario_name}: {p}" for p in e.problems)
+            continue
+        expect = Verdict(str(sys_map.get("expect", "valid")))
+        scenarios.append(
+            Scenario(
+                scenario_name, label, tuple(fault_names), seed, config, expect, sys_map.get("bug")
+            )
+        )
+    if problems:
+        raise SuiteError("suite scenarios that cannot run:\n  - " + "\n  - ".join(problems))
+    budget = raw.get("budget_minutes")
+    return Suite(name, tuple(scenarios), str(raw.get("description", "")),
+                 float(budget) if budget is not None else None)  # fmt: skip
+
+
+def _merge(base: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in more.items():
+        if k in ("settings", "env") and isinstance(v, Mapping):
+            out[k] = {**_mapping(out.get(k, {}), k), **v}
+        else:
+            out[k] = v
+    return out
+
+
+def _seeds(raw: Mapping[str, Any]) -> list[int]:
+    if "seeds" in raw:
+        seeds = _list(raw["seeds"], "seeds")
+        if not all(type(s) is int for s in seeds):
+            raise SuiteError(f"suite: seeds must be integers, got {seeds!r}")
+        return [int(s) for s in seeds]
+    repeats = raw.get("repeats", 1)
+    if type(repeats) is not int or repeats < 1:
+        raise SuiteError(f"suite: repeats must be a positive integer, got {repeats!r}")
+    base = raw.get("seed", 1)
+    if type(base) is not int:
+        raise SuiteError(f"suite: seed must be an integer, got {base!r}")
+    return [base + i for i in range(repeats)]
+
+
+def _fault_list(entry: Any) -> list[str]:
+    if isinstance(entry, str):
+        return [f.strip() for f in entry.split(",") if f.strip()]
+    return [str(f) for f in _list(entry, "faults[]")]
+
+
+def _mapping(v: Any, what: str) -> dict[str, Any]:
+    if not isinstance(v, Mapping):
+        raise SuiteError(f"suite: {what} must be a mapping, got {v!r}")
+    return dict(v)
+
+
+def _list(v: Any, what: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise SuiteError(f"suite: {what} must be a list, got {v!r}")
+    return v
+
+
+# ---------------------------------------------------------------------------- running
+
+Runner = Callable[[TestConfig], int]
+"""Runs one scenario (normally `harness.run.run`) and returns its exit code."""
+
+
+def run_suite(
+    suite: Suite,
+    store: Path,
+    runner: Runner,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> tuple[Path, list[ScenarioResult]]:
+    """Every scenario in turn; the suite's files written after each one (a crash mid-suite
+    still leaves a readable summary of what ran)."""
+    out = store / "certify" / suite.name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    results: list[ScenarioResult] = []
+    for i, sc in enumerate(suite.scenarios, start=1):
+        progress(f"[{i}/{len(suite.scenarios)}] {sc.name}")
+        config = sc.config
+        t0 = time.monotonic()
+        code = runner(config)
+        duration = time.monotonic() - t0
+        run_dir = _latest_run(Path(config.store), config.name)
+        results.append(scenario_result(sc, run_dir, code, duration))
+        write_outputs(out, suite, results)
+        progress(f"    → {results[-1].verdict.value} ({results[-1].outcome.value})")
+    return out, results
+
+
+def _latest_run(store: Path, name: str) -> Path | None:
+    link = store / name / "latest"
+    return link.resolve() if link.exists() else None
+
+
+def scenario_result(
+    sc: Scenario, run_dir: Path | None, code: int, duration: float
+) -> ScenarioResult:
+    """Read back what a finished run stored: results.json, test.json, the history."""
+    verdict = {0: Verdict.VALID, 1: Verdict.INVALID}.get(code, Verdict.UNKNOWN)
+    res = ScenarioResult(sc, str(run_dir) if run_dir else None, verdict, code, duration_s=duration)
+    if run_dir is None:
+        res.error = "the run left no run directory"
+        res.liveness.append("run did not start")
+        return res
+    results_path = run_dir / "results.json"
+    if results_path.is_file():
+        results = orjson.loads(results_path.read_bytes())
+        res.verdict = Verdict.from_json(results.get("valid"))
+        for name, c in results.get("checkers", {}).items():
+            if name in SAFETY and c.get("valid") is False:
+                res.anomalies[name] = int(c.get("count", 0))
+        res.first_anomaly_s = _first_anomaly_s(results)
+    else:
+        res.error = "no results.json: the run did not reach its check"
+    outcome = _test_outcome(run_dir)
+    if outcome.get("status") not in (None, "completed"):
+        res.liveness.append(f"run {outcome.get('status')}: {outcome.get('error', '')}".strip())
+    if outcome.get("recovered") is False:
+        res.liveness.append("cluster did not recover (leader and full ISR) after the faults")
+    try:
+        res.faults_exercised, after_heal = _history_facts(run_dir / "history.jsonl")
+    except (OSError, HistoryError) as e:
+        res.liveness.append(f"history unreadable: {e}")
+        return res
+    if sc.faults and not after_heal:
+        res.liveness.append("no ok client operation after the last fault healed")
+    return res
+
+
+def _first_anomaly_s(results: Mapping[str, Any]) -> float | None:
+    """Seconds from the run's start to the earliest op of any safety witness."""
+    times = [
+        op["time"]
+        for name, c in results.get("checkers", {}).items()
+        if name in SAFETY and c.get("valid") is False
+        for w in c.get("witnesses", [])
+        for op in w.get("ops", [])
+        if isinstance(op, dict) and type(op.get("time")) is int
+    ]
+    return round(min(times) / 1e9, 1) if times else None
+
+
+def _test_outcome(run_dir: Path) -> dict[str, Any]:
+    p = run_dir / "test.json"
+    if not p.is_file():
+        return {}
+    data = orjson.loads(p.read_bytes())
+    outcome = data.get("outcome", {}) if isinstance(data, dict) else {}
+    return outcome if isinstance(outcome, dict) else {}
+
+
+def _history_facts(history: Path) -> tuple[list[str], bool]:
+    """Fault packages that really acted (start ops in the history), and whether any client
+    op succeeded after the last nemesis op (progress after heal)."""
+    started: dict[str, None] = {}
+    last_nemesis = -1
+    last_ok = -1
+    for op in iter_history(history):
+        if op.process == NEMESIS:
+            last_nemesis = op.time
+            if op.f.startswith("start-"):
+                started[op.f.removeprefix("start-")] = None
+        elif op.is_client and op.type == OpType.OK and op.f in ("send", "poll"):
+            last_ok = op.time
+    return sorted(started), last_ok > last_nemesis >= 0 or (last_nemesis < 0 and last_ok >= 0)
+
+
+# ---------------------------------------------------------------------------- verdicts
+
+
+def suite_verdict(results: Sequence[ScenarioResult]) -> Verdict:
+    return merge_verdicts([r.outcome for r in results]) if results else Verdict.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRow:
+    """One line of the self-test table."""
+
+    configuration: str
+    runs: int
+    caught: int
+    median_first_anomaly_s: float | None
+    false_alarms: int | None
+    """Only for safe configurations: runs reported invalid."""
+
+    @property
+    def rate(self) -> float:
+        return self.caught / self.runs if self.runs else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "configuration": self.configuration,
+            "runs": self.runs,
+            "caught": self.caught,
+            "detection_rate": round(self.rate, 3),
+            "median_first_anomaly_s": self.median_first_anomaly_s,
+            "false_alarms": self.false_alarms,
+        }
+
+
+def detection_table(results: Sequence[ScenarioResult]) -> list[DetectionRow]:
+    """Per known bug: how often it was caught and how soon; per safe config: false alarms."""
+    groups: dict[str, list[ScenarioResult]] = {}
+    for r in results:
+        key = r.scenario.bug or f"{r.scenario.system_label} (safe)"
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        is_bug = rs[0].scenario.expect == Verdict.INVALID
+        firsts = [r.first_anomaly_s for r in rs if r.caught and r.first_anomaly_s is not None]
+        rows.append(
+            DetectionRow(
+                key,
+                len(rs),
+                sum(r.caught for r in rs) if is_bug else 0,
+                statistics.median(firsts) if firsts and is_bug else None,
+                None if is_bug else sum(r.caught for r in rs),
+            )
+        )
+    return rows
+
+
+def write_outputs(out: Path, suite: Suite, results: Sequence[ScenarioResult]) -> None:
+    """summary.json, junit.xml and certificate.html for what has run so far."""
+    verdict = suite_verdict(results)
+    summary = {
+        "suite": suite.name,
+        "description": suite.description,
+        "verdict": verdict.value,
+        "scenarios_planned": len(suite.scenarios),
+        "scenarios_run": len(results),
+        "invalid": [r.scenario.name for r in results if r.outcome == Verdict.INVALID],
+        "liveness": {r.scenario.name: r.liveness for r in results if r.liveness},
+        "detection": [row.to_json() for row in detection_table(results)],
+        "rows": [r.to_json() for r in results],
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    from reports.certificate import render_certificate
+    from reports.junit import write_suite_junit
+
+    write_suite_junit(
+        out / "junit.xml",
+        [
+            {
+                "name": r.scenario.name,
+                "classname": f"floodmark.certify.{suite.name}",
+                "verdict": r.outcome.value,
+                "time": r.duration_s,
+                "message": _row_message(r),
+                "details": orjson.dumps(r.to_json(), option=orjson.OPT_INDENT_2).decode(),
+            }
+            for r in results
+        ],
+        name=f"floodmark certify {suite.name}",
+    )
+    render_certificate(out, summary)
+
+
+def _row_message(r: ScenarioResult) -> str:
+    if r.scenario.expect == Verdict.INVALID:
+        state = "caught" if r.caught else "NOT caught"
+        return f"known bug {r.scenario.bug!r} {state}; anomalies {r.anomalies}"
+    if r.anomalies:
+        return "anomalies: " + ", ".join(f"{k}: {v}" for k, v in r.anomalies.items())
+    if r.liveness:
+        return "liveness: " + "; ".join(r.liveness)
+    return f"verdict {r.verdict.value}"
