@@ -41,6 +41,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ class Broker:
         self.peer_links: dict[str, Link] = {}
         self.followers: dict[int, Follower] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._flush_futs: dict[int, asyncio.Future[None]] = {}
+        self._flush_tasks: dict[int, asyncio.Task[None]] = {}
         self._handlers: dict[str, Handler] = {
             "metadata": self._metadata,
             "produce": self._produce,
@@ -330,7 +331,7 @@ class Broker:
                 return None
             raise
         if r.log.flush_due():
-            await self._flush(r)
+            await self._flush(r, offset + 1)
         if acks == 0:
             return None
         if acks == 1:
@@ -346,23 +347,21 @@ class Broker:
             ) from None
         return {"offset": offset}
 
-    async def _flush(self, r: Replica) -> None:
-        """Group commit: every append made before the scheduled fsync shares it."""
-        fut = self._flush_futs.get(r.key)
-        if fut is None:
-            loop = asyncio.get_running_loop()
-            fut = loop.create_future()
-            self._flush_futs[r.key] = fut
+    async def _flush(self, r: Replica, upto: int) -> None:
+        """Group commit: wait until everything below `upto` is fsynced. One flush runs at
+        a time per partition, in a worker thread; appends made while it runs share the
+        next one."""
+        while r.log.recovery_point < upto and self.running:
+            task = self._flush_tasks.get(r.key)
+            if task is None or task.done():  # done: its bookkeeping callback is pending
+                task = asyncio.create_task(r.log.flush_async())
+                self._flush_tasks[r.key] = task
+                task.add_done_callback(partial(self._flush_done, r.key))
+            await asyncio.shield(task)
 
-            def do_flush(key: int = r.key, done: asyncio.Future[None] = fut) -> None:
-                self._flush_futs.pop(key, None)
-                if self.running:
-                    self.replicas[key].log.flush()
-                if not done.done():
-                    done.set_result(None)
-
-            loop.call_soon(do_flush)
-        await asyncio.shield(fut)
+    def _flush_done(self, key: int, task: asyncio.Task[None]) -> None:
+        if self._flush_tasks.get(key) is task:
+            del self._flush_tasks[key]
 
     async def _fetch(self, msg: Message) -> Message:
         key, offset = field_int(msg, "key"), field_int(msg, "offset")

@@ -141,6 +141,8 @@ class Follower:
                 continue
             try:
                 r.append_as_follower(list(resp["records"]), int(resp["hw"]))
+                if r.log.flush_due():
+                    await r.log.flush_async()
             except ReplicaError as e:
                 b.log.warning("key %s: bad fetch response from %s: %s", r.key, self.leader, e)
                 await asyncio.sleep(s.replica_fetch_backoff_ms / 1000)

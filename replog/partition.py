@@ -339,7 +339,10 @@ class Replica:
     # -- follower side -----------------------------------------------------------------
 
     def append_as_follower(self, records: list[list[int]], leader_hw: int) -> None:
-        """Append fetched ``[offset, epoch, value]`` records; HW = min(LEO, leader HW)."""
+        """Append fetched ``[offset, epoch, value]`` records; HW = min(LEO, leader HW).
+
+        The caller flushes per policy before its next fetch reports the new LEO.
+        """
         if records:
             if records[0][0] != self.log.leo:
                 raise ReplicaError(
@@ -351,8 +354,6 @@ class Replica:
                 if epoch > cache.latest_epoch():
                     cache.assign(epoch, off)
             self.log.append([(e, v) for _, e, v in records])
-            if self.log.flush_due():
-                self.log.flush()
         self._set_hw(min(self.log.leo, leader_hw))
         self._notify()
 

@@ -28,6 +28,7 @@ new end.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import struct
@@ -291,6 +292,27 @@ class PartitionLog:
             os.fsync(fd)
         self._dirty_fds.clear()
         self.recovery_point = self.leo
+
+    async def flush_async(self) -> None:
+        """`flush` with the fsyncs in a worker thread, so the event loop keeps serving.
+
+        The descriptors are duplicated first, so a concurrent roll or truncation cannot
+        close them under the worker. Appends made meanwhile wait for the next flush.
+        """
+        leo = self.leo
+        dups = [os.dup(fd) for fd in self._dirty_fds]
+        self._dirty_fds.clear()
+
+        def sync() -> None:
+            try:
+                for fd in dups:
+                    os.fsync(fd)
+            finally:
+                for fd in dups:
+                    os.close(fd)
+
+        await asyncio.to_thread(sync)
+        self.recovery_point = max(self.recovery_point, min(leo, self.leo))
 
     def truncate_to(self, offset: int) -> int:
         """Cut the log to end at `offset` (drop offsets >= it); returns records dropped."""
