@@ -231,7 +231,7 @@ def expand(
         merged = _merge(merged, dict(overrides))
         merged["nemesis"] = ",".join(fault_names)
         merged["seed"] = seed
-        merged["name"] = f"certify-{name}-{label}-{cell}".replace("/", "-")
+        merged["name"] = _run_name(f"certify-{name}-{label}-{cell}")
         try:
             config = build_config(merged, known_nemeses, known_systems, known_workloads)
         except ConfigError as e:
@@ -248,6 +248,11 @@ def expand(
     budget = raw.get("budget_minutes")
     return Suite(name, tuple(scenarios), str(raw.get("description", "")),
                  float(budget) if budget is not None else None)  # fmt: skip
+
+
+def _run_name(text: str) -> str:
+    """A store-safe test name: letters, digits, '-' and '_' (``+`` between faults → ``_``)."""
+    return "".join(c if c.isalnum() or c in "-_" else ("_" if c == "+" else "-") for c in text)
 
 
 def _merge(base: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Chao
 
 
 def _test_name(item: pytest.Item) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in item.name)
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in item.name)
     return f"pytest-{safe}"[:100]
 
 
