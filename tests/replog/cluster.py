@@ -15,7 +15,7 @@ condition polling with a deadline (`wait_until`), never by bare sleeps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 import socket
 import threading
@@ -31,6 +31,7 @@ from replog.controller import Controller
 from replog.storage import RECORD_BYTES
 
 T = TypeVar("T")
+LOG = logging.getLogger("tests.replog.cluster")
 
 FAST_SETTINGS: dict[str, Any] = {
     "broker.session.timeout.ms": 1500,
@@ -240,16 +241,21 @@ class Cluster:
     def restart(self, node: str) -> Broker:
         return self.start_broker(node)
 
+    def _teardown_step(self, what: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run one teardown step; a failure is logged and the teardown goes on."""
+        try:
+            self.run(coro, timeout=10)
+        except Exception:
+            LOG.exception("teardown of %s failed; continuing", what)
+
     def close(self) -> None:
+        """Stop every node and proxy, then the loop (also after a failed test)."""
         for n in list(self.brokers):
-            with contextlib.suppress(Exception):  # teardown: keep stopping the rest
-                self.run(self.brokers.pop(n).stop(clean=True), timeout=10)
+            self._teardown_step(f"broker {n}", self.brokers.pop(n).stop(clean=True))
         if self.controller is not None:
-            with contextlib.suppress(Exception):
-                self.run(self.controller.stop(), timeout=10)
-        for p in self.proxies.values():
-            with contextlib.suppress(Exception):
-                self.run(p.close(), timeout=5)
+            self._teardown_step("controller", self.controller.stop())
+        for name, p in self.proxies.items():
+            self._teardown_step(f"proxy {name}", p.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
 
