@@ -207,6 +207,7 @@ class DockerCluster:
             labels=self.labels(node=TOXIPROXY, role=TOXIPROXY),
             network=self.name("net-pub"),
             ports=ports,
+            environment={"LOG_LEVEL": "info"},
             detach=True,
         )
         self._containers[TOXIPROXY] = c

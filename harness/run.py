@@ -136,7 +136,7 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
     run_id = new_run_id()
     spec = ClusterSpec(
         run_id, config.nodes, config.keys, config.replication_factor, config.profile,
-        dict(config.settings), dict(config.env),
+        dict(config.settings), {**_fault_env(config), **config.env},
     )  # fmt: skip
     plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
     dclient = docker_client()
@@ -258,6 +258,14 @@ def _fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
     from faults.registry import FAULT_PACKAGES
 
     return {name: FAULT_PACKAGES[name] for name in config.nemesis}
+
+
+def _fault_env(config: TestConfig) -> dict[str, str]:
+    """Environment the chosen fault packages need in every node (their entrypoint layers)."""
+    from faults import registry
+
+    node_env = getattr(registry, "node_env", None)
+    return dict(node_env(config.nemesis)) if node_env is not None else {}
 
 
 def _nemesis(

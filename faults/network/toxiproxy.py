@@ -206,8 +206,7 @@ class Toxiproxy:
     def set_enabled(self, name: str, enabled: bool) -> Proxy:
         """Disable (connections refused, open ones closed) or enable a proxy."""
         path = f"/proxies/{quote(name)}"
-        body = self._request("POST", path, {"enabled": enabled}, expect=(200,))
-        return Proxy.from_json(_as_dict(body, path))
+        return Proxy.from_json(_as_dict(self._update(path, {"enabled": enabled}), path))
 
     def enable(self, name: str) -> Proxy:
         return self.set_enabled(name, True)
@@ -264,7 +263,7 @@ class Toxiproxy:
         payload: dict[str, Any] = {"attributes": attributes}
         if toxicity is not None:
             payload["toxicity"] = toxicity
-        return Toxic.from_json(_as_dict(self._request("POST", path, payload, expect=(200,)), path))
+        return Toxic.from_json(_as_dict(self._update(path, payload), path))
 
     def remove_toxic(self, proxy: str, name: str, missing_ok: bool = True) -> None:
         path = f"/proxies/{quote(proxy)}/toxics/{quote(name)}"
@@ -272,6 +271,15 @@ class Toxiproxy:
         self._request("DELETE", path, expect=expect)
 
     # -- transport ----------------------------------------------------------------------
+
+    def _update(self, path: str, payload: Any) -> Any:
+        """PATCH (servers >= 2.6 deprecate POST for updates); POST when PATCH is unknown."""
+        try:
+            return self._request("PATCH", path, payload, expect=(200,))
+        except ToxiproxyError as e:
+            if e.status != 405:
+                raise
+        return self._request("POST", path, payload, expect=(200,))
 
     def _request(
         self, method: str, path: str, payload: Any = None, *, expect: tuple[int, ...]
