@@ -489,3 +489,47 @@ def describe_partitions(admin: Any, topic: str, timeout_s: float = 3.0) -> dict[
             epoch=epoch,
         )
     return out
+
+
+class LeaderEpochWatcher:
+    """Each partition's current leader and leader epoch, as one metadata response gives
+    them (librdkafka's statistics: ``topics.<t>.partitions.<p>.leader`` and
+    ``leader_epoch``). The Admin API does not expose the leader epoch, and the epoch
+    ``ListOffsets`` returns is that of the newest *record*, which lags a leader change
+    until the new leader appends. A consumer with every partition assigned and paused
+    (it never fetches) keeps the metadata fresh every ``refresh_ms``."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, refresh_ms: int = 500) -> None:
+        self._latest: dict[int, tuple[int, int]] = {}
+        self._topic = topic
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "logger": LIBRDKAFKA_LOG,
+            "group.id": "floodmark-monitor-unused",
+            "enable.auto.commit": False,
+            "statistics.interval.ms": refresh_ms,
+            "topic.metadata.refresh.interval.ms": refresh_ms,
+            "stats_cb": self._on_stats,
+        }
+        self._consumer = ck.Consumer(conf)
+        tps = [ck.TopicPartition(topic, p, ck.OFFSET_END) for p in range(partitions)]
+        self._consumer.assign(tps)
+        self._consumer.pause(tps)
+
+    def _on_stats(self, raw: str) -> None:
+        import json
+
+        parts = json.loads(raw).get("topics", {}).get(self._topic, {}).get("partitions", {})
+        latest: dict[int, tuple[int, int]] = {}
+        for p, st in parts.items():
+            if int(p) >= 0 and int(st.get("leader", -1)) >= 0:
+                latest[int(p)] = (int(st["leader"]), int(st.get("leader_epoch", -1)))
+        self._latest = latest
+
+    def leaders(self) -> dict[int, tuple[str, int]]:
+        """partition -> (leader node, leader epoch) from the latest statistics."""
+        self._consumer.poll(0)  # serves the statistics callback
+        return {p: (_node(b), e) for p, (b, e) in self._latest.items()}
+
+    def close(self) -> None:
+        self._consumer.close()

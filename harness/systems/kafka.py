@@ -27,14 +27,20 @@ cluster is up, with the run's RF and ``min.insync.replicas``).
 
 What the monitor reports (`replica_states`), per partition and replica:
 
-- ``role``, ``isr``: from the Admin API's topic metadata (the controller's view, as
-  served by the broker asked through its admin proxy);
-- leader ``hw`` and ``epoch``: ``ListOffsets(latest)`` answered by the leader: the HW
-  (latest offset a read_uncommitted consumer can see) and the leader epoch;
+- ``isr``: from the Admin API's topic metadata (the controller's view, as served by the
+  broker asked through its admin proxy);
+- ``role`` leader and its ``epoch``: the current leader and leader epoch from one
+  metadata response (librdkafka statistics, `LeaderEpochWatcher`, refreshed every 0.5 s).
+  They are the controller's view, not each broker's own belief, so a deposed leader cut
+  off from the controller is not seen claiming leadership (``epoch-split-brain`` cannot
+  fire on Kafka from these samples);
+- leader ``hw``: ``ListOffsets(latest)`` answered by the leader (the latest offset a
+  read_uncommitted consumer can see), asked before the LEOs are read;
 - ``leo`` of every replica, and ``hw``/``epoch`` of followers: from the replica's own
   files, read inside its container (``kafka_logdump.py --summary``): LEO after the last
   complete batch, HW from ``replication-offset-checkpoint`` (written every second, so a
-  follower's HW may lag by that much), epoch from ``leader-epoch-checkpoint``. Kafka does
+  follower's HW may lag by that much), a follower's epoch from ``leader-epoch-checkpoint``
+  (the epoch of its newest record). Kafka does
   not expose a follower's LEO or HW to clients.
 
 Replica dumps (`dump_replicas`) read each replica's segment files the same way; the
@@ -180,6 +186,7 @@ class KafkaSystem:
         self._ready = False
         self._lock = threading.Lock()
         self._admin: Any = None
+        self._epochs: Any = None
 
     def images(self) -> list[str]:
         return ["toxiproxy", "kafka"]
@@ -325,7 +332,7 @@ class KafkaSystem:
     # -- introspection ------------------------------------------------------------------------
 
     def replica_states(self, cluster: Cluster) -> list[dict[str, JSON]]:
-        from workloads.kafka_client import admin_client, describe_partitions
+        from workloads.kafka_client import LeaderEpochWatcher, admin_client, describe_partitions
 
         self.setup(cluster)
         brokers = cluster.plan.brokers
@@ -333,6 +340,10 @@ class KafkaSystem:
         # then read no earlier than the HW it is compared with (hw-above-leo).
         if self._admin is None:
             self._admin = admin_client(self._admin_bootstrap(cluster))
+            self._epochs = LeaderEpochWatcher(
+                self._admin_bootstrap(cluster), TOPIC, cluster.plan.keys
+            )
+        leaders = self._epochs.leaders() if self._epochs is not None else {}
         meta = describe_partitions(self._admin, TOPIC)
         with ThreadPoolExecutor(max_workers=len(brokers)) as pool:
             dumps = list(pool.map(lambda b: _logdump(cluster, b, summary=True), brokers))
@@ -359,12 +370,14 @@ class KafkaSystem:
                     "epoch": epoch,
                     "isr": pm.isr if pm else [],
                 }
-                if pm is not None and pm.leader == node:
+                # Leader and epoch from one metadata response (LeaderEpochWatcher); a
+                # replica that is not the leader reports its newest data's epoch.
+                leader, epoch_now = leaders.get(key, (None, -1))
+                if leader == node:
                     state["role"] = "leader"
-                    if pm.hw >= 0:
+                    state["epoch"] = epoch_now
+                    if pm is not None and pm.leader == node and pm.hw >= 0:
                         state["hw"] = pm.hw
-                    if pm.epoch >= 0:
-                        state["epoch"] = pm.epoch
                 states.append(state)
         return states
 
