@@ -73,10 +73,10 @@ class ClockFault:
                 False,
                 f"{node} runs without libfaketime (FLOODMARK_FAKETIME=1 not set); select "
                 "clock with --nemesis so the harness preloads it",
-                **value,
+                value,
             )
         if state(c) != "running":
-            return verified(False, f"{node} is {state(c)}, its clock cannot be set", **value)
+            return verified(False, f"{node} is {state(c)}, its clock cannot be set", value)
         self.skewed.append(node)
         if mode == "strobe":
             period, duration = float(value.get("period", 1.0)), float(value["duration"])
@@ -94,7 +94,7 @@ class ClockFault:
             if not reading.get("mapped")
             else f"asked for {offset:+} s, the node reports {reading['offset']:+} s"
         )
-        return verified(ok, why, **value, reported_offset=reading["offset"])
+        return verified(ok, why, value, reported_offset=reading["offset"])
 
     def _reset(self, cluster: Cluster, value: JSON) -> JSON:
         nodes = list(dict.fromkeys(self.skewed))

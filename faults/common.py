@@ -40,9 +40,11 @@ class FaultError(RuntimeError):
     """A fault could not act at all; the message says what was tried and what to do."""
 
 
-def verified(ok: bool, why: str = "", **fields: JSON) -> dict[str, JSON]:
-    """A fault result: ``fields`` plus ``verified`` and, when false, ``why``."""
-    out: dict[str, JSON] = dict(fields)
+def verified(ok: bool, why: str = "", base: JSON = None, **fields: JSON) -> dict[str, JSON]:
+    """A fault result: the requested spec ``base`` (a dict, when given) updated with what
+    was done (``fields``), plus ``verified`` and, when false, ``why``."""
+    out: dict[str, JSON] = dict(base) if isinstance(base, dict) else {}
+    out.update(fields)
     out["verified"] = ok
     if not ok:
         out["why"] = why or "the fault's effect could not be confirmed"

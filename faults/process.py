@@ -144,7 +144,7 @@ class KillFault:
             return verified(
                 ok,
                 f"expected {nodes} stopped after SIGKILL, states are {states}",
-                **_spec(value),
+                value,
                 nodes=nodes,
                 killed=killed,
                 actions=actions,
@@ -202,7 +202,7 @@ class PauseFault:
             return verified(
                 ok,
                 why,
-                **_spec(value),
+                value,
                 nodes=nodes,
                 paused=paused,
                 skipped=skipped,
@@ -225,10 +225,6 @@ class PauseFault:
 
     def teardown(self) -> None:
         self.cluster = None
-
-
-def _spec(value: JSON) -> dict[str, JSON]:
-    return dict(value) if isinstance(value, dict) else {}
 
 
 def _is_heal(value: JSON) -> bool:

@@ -92,7 +92,7 @@ class LoseUnfsyncedFault:
         return verified(
             not problems and bool(killed),
             "; ".join(problems) or "no node was crashed",
-            **spec,
+            spec,
             nodes=nodes,
             killed=killed,
             lost=lost,

@@ -9,7 +9,10 @@ Targets, decided by the seeded schedule:
 - ``{"links": ["n1-n2", ...]}``: named proxies.
 
 Toxics (``toxic`` + ``attributes``, Toxiproxy's own names), on the ``streams`` listed
-(``downstream`` = replies, the default, ``upstream`` = requests):
+(``upstream`` = requests, ``downstream`` = replies, the default). Latency is one-way, as
+netem's: on both streams a request/reply round trip gains twice ``latency`` (Toxiproxy
+counts the delay from when it read the bytes, so one stream alone can add a few ms less
+than ``latency`` to a round trip):
 ``latency`` ``{"latency": ms, "jitter": ms}``, ``bandwidth`` ``{"rate": KB/s}``,
 ``slicer`` ``{"average_size": bytes, "size_variation": bytes, "delay": µs}``.
 
@@ -19,7 +22,7 @@ History value::
 
     start-link {"links": "leader-client", "key": 3, "proxies": ["client-n2"],
                 "toxic": "latency", "attributes": {"latency": 200, "jitter": 20},
-                "streams": ["downstream"], "verified": true}
+                "streams": ["upstream", "downstream"], "verified": true}
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ class LinkFault:
             problems.append(f"the target {spec.get('links')!r} maps to no proxy")
         if missing:
             problems.append(f"Toxiproxy does not show the {toxic} toxic on {missing}")
-        return verified(not problems, "; ".join(problems), **spec, proxies=names, streams=streams)
+        return verified(not problems, "; ".join(problems), spec, proxies=names, streams=streams)
 
     def _heal(self, cluster: Cluster, all_proxies: bool) -> JSON:
         tp = cluster.toxiproxy
@@ -157,7 +160,8 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
             target = {"links": kind, "key": rng.randrange(max(ctx.keys, 1))}
         else:
             target = {"links": kind, "node": rng.choice(ctx.brokers)}
-        return {**target, "toxic": toxic, "attributes": attributes, "streams": ["downstream"]}
+        streams = ["upstream", "downstream"] if toxic == "latency" else ["downstream"]
+        return {**target, "toxic": toxic, "attributes": attributes, "streams": streams}
 
     return list(cycle(ctx, "link", start))
 

@@ -140,7 +140,7 @@ class PartitionFault:
         return verified(
             not problems,
             "; ".join(problems),
-            **spec,
+            spec,
             proxies=applied,
             applied_ms=round(applied_ms, 1),
             probes=probes,
