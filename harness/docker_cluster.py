@@ -27,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -61,8 +61,13 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
         futures = [pool.submit(fn, item) for item in items]
-    finally:
-        pool.shutdown(wait=True)
+        wait(futures)
+    except BaseException:
+        # e.g. `Interrupted` from a signal: let the calls in flight finish (the signal guard
+        # is disarmed by now, so this wait is not cut short) before teardown looks around.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [f.result() for f in futures]
 
 
