@@ -20,6 +20,10 @@ class Ui:
         self.quiet = quiet
         self._t0 = time.monotonic()
 
+    def since(self, t0: float) -> None:
+        """Count the displayed elapsed time from ``t0`` (a `time.monotonic` value)."""
+        self._t0 = t0
+
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
 

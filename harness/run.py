@@ -126,8 +126,9 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
     8. check      the checkers read history.jsonl and write results.json
     9. report     report.html and junit.xml, when the reports package is installed
     """
-    ui = ui or Ui()
     timings = Timings(t0=t0 if t0 is not None else time.monotonic())
+    ui = ui or Ui()
+    ui.since(timings.t0)
     config = config.with_seed(
         config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     )
