@@ -26,7 +26,15 @@ from typing import Any, Final
 from harness.history import JSON
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
-from .common import FaultError, agent, all_nodes, container_env, verified
+from .common import (
+    FaultError,
+    NoTarget,
+    agent,
+    all_nodes,
+    container_env,
+    skips_missing_targets,
+    verified,
+)
 from .process import state
 from .schedule import cycle, heal
 
@@ -58,6 +66,7 @@ class ClockFault:
     def setup(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self.cluster
         if cluster is None:
@@ -76,7 +85,7 @@ class ClockFault:
                 value,
             )
         if state(c) != "running":
-            return verified(False, f"{node} is {state(c)}, its clock cannot be set", value)
+            raise NoTarget(f"{node} is {state(c)}, its clock cannot be set now")
         self.skewed.append(node)
         if mode == "strobe":
             period, duration = float(value.get("period", 1.0)), float(value["duration"])

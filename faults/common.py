@@ -9,6 +9,9 @@ into a run verdict of ``unknown`` with that reason (`unverified_reasons`)::
     {"process":"nemesis","type":"info","f":"start-pause","value":
        {"targets":["n2"],"paused":["n2"],"frozen":{"n2":"FROZEN"},"verified":true}}
 
+An action whose target is absent (no leader for the key, the node is down) is not taken
+and says so: ``"skipped": why, "verified": null``, which does not change the verdict.
+
 **Targets.** Kill, pause, lose-unfsynced, slow-disk and clock act on nodes chosen by a
 `Target` spec, decided by the seeded schedule: ``{"target": "one", "nodes": ["n2"]}``,
 ``{"target": "leader", "key": 3}`` (resolved when the op runs, through the system's
@@ -38,6 +41,36 @@ T = TypeVar("T")
 
 class FaultError(RuntimeError):
     """A fault could not act at all; the message says what was tried and what to do."""
+
+
+class NoTarget(FaultError):
+    """The op's target is not there right now (no leader for the key, the node is down):
+    the fault does nothing, on purpose, and says so (`skipped`)."""
+
+
+def skipped(why: str, base: JSON = None) -> dict[str, JSON]:
+    """A result for an action deliberately not taken: ``"skipped": why`` and
+    ``"verified": null`` (nothing was done, so there is nothing to verify; unlike
+    ``false`` it does not make the run unknown)."""
+    out: dict[str, JSON] = dict(base) if isinstance(base, dict) else {}
+    out["skipped"] = why
+    out["verified"] = None
+    return out
+
+
+def skips_missing_targets(
+    invoke: Callable[[Any, str, JSON], JSON],
+) -> Callable[[Any, str, JSON], JSON]:
+    """Decorate a fault's ``invoke``: a `NoTarget` becomes a `skipped` result."""
+
+    def wrapper(self: Any, f: str, value: JSON) -> JSON:
+        try:
+            return invoke(self, f, value)
+        except NoTarget as e:
+            return skipped(str(e), value)
+
+    wrapper.__doc__ = invoke.__doc__
+    return wrapper
 
 
 def verified(ok: bool, why: str = "", base: JSON = None, **fields: JSON) -> dict[str, JSON]:
@@ -118,7 +151,7 @@ def resolve_target(cluster: Cluster, spec: JSON) -> list[str]:
         key = int(spec["key"])
         leader = cluster.leader(key)
         if leader is None:
-            raise FaultError(f"key {key} has no leader right now, so there is nothing to target")
+            raise NoTarget(f"key {key} has no leader right now, so there is nothing to target")
         return [leader]
     nodes = spec.get("nodes")
     if not isinstance(nodes, list) or not nodes:

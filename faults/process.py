@@ -21,6 +21,7 @@ History values::
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 from docker.errors import APIError
@@ -31,11 +32,13 @@ from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from .common import (
     FaultError,
+    NoTarget,
     agent,
     all_nodes,
     choose_target,
     container_env,
     resolve_target,
+    skips_missing_targets,
     verified,
     wait_until,
 )
@@ -106,14 +109,30 @@ def kill_node(cluster: Cluster, node: str, flush: bool) -> dict[str, JSON]:
 
 def start_node(cluster: Cluster, node: str) -> dict[str, JSON]:
     c = cluster.container(node)
-    if state(c) == "running":
-        return {"already": "running"}
+    st = state(c)
+    if st != "stopped":
+        # Running, or paused by the pause fault meanwhile (its own heal thaws it).
+        return {"already": st}
     c.start()
     wait_until(lambda: state(c) == "running", STATE_TIMEOUT, f"{node} to run after start")
     done: dict[str, JSON] = {"started": True}
     if lazyfs_on(c):
         done["lazyfs"] = wait_lazyfs(c)
     return done
+
+
+def pause_container(c: Container, attempts: int = 4) -> None:
+    """``docker pause``, retried: runc's freeze can fail ("unable to freeze") while a
+    task is between states (e.g. waiting on the lazyfs FUSE daemon); a retry a moment
+    later usually lands. The last failure propagates (the action is then unverified)."""
+    for i in range(attempts):
+        try:
+            c.pause()
+            return
+        except APIError as e:
+            if "unable to freeze" not in str(e) or i == attempts - 1:
+                raise
+            time.sleep(0.2 * (i + 1))
 
 
 class KillFault:
@@ -132,6 +151,7 @@ class KillFault:
             raise FaultError("kill fault used before setup(cluster)")
         return self.cluster
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self._cluster()
         if f.startswith("start-"):
@@ -153,7 +173,7 @@ class KillFault:
         actions = {n: start_node(cluster, n) for n in nodes}
         self.down = []
         states = {n: state(cluster.container(n)) for n in nodes}
-        ok = all(s == "running" for s in states.values())
+        ok = all(s != "stopped" for s in states.values())
         restarted = [n for n, a in actions.items() if a.get("started")]
         return verified(
             ok,
@@ -176,26 +196,29 @@ class PauseFault:
     def setup(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self.cluster
         if cluster is None:
             raise FaultError("pause fault used before setup(cluster)")
         if f.startswith("start-"):
             nodes = resolve_target(cluster, value)
-            paused, skipped = [], {}
+            paused, skipped_states = [], {}
             for n in nodes:
                 c = cluster.container(n)
                 st = state(c)
                 if st != "running":
-                    skipped[n] = st
+                    skipped_states[n] = st
                     continue
-                c.pause()
+                pause_container(c)
                 paused.append(n)
             self.paused.extend(n for n in paused if n not in self.paused)
+            if not paused:
+                raise NoTarget(f"no target could be paused: {skipped_states}")
             freezer = {n: freezer_state(cluster.container(n)) for n in paused}
             ok = bool(paused) and all(v == "FROZEN" for v in freezer.values())
             why = (
-                f"no target could be paused (states {skipped})"
+                f"no target could be paused (states {skipped_states})"
                 if not paused
                 else f"expected the freezer cgroup FROZEN, read {freezer}"
             )
@@ -205,7 +228,7 @@ class PauseFault:
                 value,
                 nodes=nodes,
                 paused=paused,
-                skipped=skipped,
+                not_running=skipped_states,
                 freezer=freezer,
             )
         if _is_heal(value):

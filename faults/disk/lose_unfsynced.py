@@ -29,7 +29,16 @@ from docker.models.containers import Container
 from harness.history import JSON
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
-from ..common import FaultError, agent, choose_target, resolve_target, verified, wait_until
+from ..common import (
+    FaultError,
+    NoTarget,
+    agent,
+    choose_target,
+    resolve_target,
+    skips_missing_targets,
+    verified,
+    wait_until,
+)
 from ..process import lazyfs_on, start_node, state
 from ..schedule import cycle, heal
 
@@ -49,6 +58,7 @@ class LoseUnfsyncedFault:
     def setup(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self.cluster
         if cluster is None:
@@ -58,13 +68,14 @@ class LoseUnfsyncedFault:
         nodes = resolve_target(cluster, value)
         lost: dict[str, JSON] = {}
         problems: list[str] = []
-        killed = []
+        killed: list[str] = []
+        down: list[str] = []
         for n in nodes:
             c = cluster.container(n)
             if state(c) == "paused":
                 c.unpause()
             if state(c) != "running":
-                problems.append(f"{n} was not running")
+                down.append(n)
                 continue
             if not lazyfs_on(c):
                 problems.append(
@@ -89,12 +100,15 @@ class LoseUnfsyncedFault:
             if n not in self.down:
                 self.down.append(n)
         spec = dict(value) if isinstance(value, dict) else {}
+        if down and not killed and not problems:
+            raise NoTarget(f"{down} were not running: nothing un-fsynced to lose")
         return verified(
             not problems and bool(killed),
             "; ".join(problems) or "no node was crashed",
             spec,
             nodes=nodes,
             killed=killed,
+            not_running=down,
             lost=lost,
         )
 
@@ -107,7 +121,7 @@ class LoseUnfsyncedFault:
         self.down = []
         states = {n: state(cluster.container(n)) for n in nodes}
         modes = {n: a.get("lazyfs") for n, a in actions.items() if "lazyfs" in a}
-        ok = all(s == "running" for s in states.values()) and all(
+        ok = all(s != "stopped" for s in states.values()) and all(
             m == "lazy" for m in modes.values()
         )
         return verified(

@@ -31,7 +31,7 @@ from docker.models.containers import Container
 from harness.history import JSON
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
-from ..common import FaultError, all_nodes, exec_json, verified
+from ..common import FaultError, NoTarget, all_nodes, exec_json, skips_missing_targets, verified
 from ..process import lazyfs_on
 from ..schedule import cycle, heal
 
@@ -76,7 +76,7 @@ def blkio_cgroup(container: Container) -> str:
     container.reload()
     pid = int(container.attrs["State"]["Pid"])
     if pid <= 0:
-        raise FaultError(f"{container.name} is not running; cannot throttle its disk")
+        raise NoTarget(f"{container.name} is not running; its disk cannot be throttled now")
     with open(f"/proc/{pid}/cgroup") as fh:
         for line in fh:
             _, controllers, path = line.rstrip("\n").split(":", 2)
@@ -131,6 +131,7 @@ class SlowDiskFault:
             return LAZYFS_BACKING
         return cluster.plan.node(node).data_dir
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self.cluster
         if cluster is None:

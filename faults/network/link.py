@@ -34,7 +34,7 @@ from harness.history import JSON
 from harness.plan import CLIENT, LinkKind
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
-from ..common import FaultError, verified
+from ..common import FaultError, NoTarget, skips_missing_targets, verified
 from ..schedule import cycle, heal
 from .partition import Links, run_parallel
 from .toxiproxy import Stream
@@ -68,7 +68,7 @@ class LinkFault:
         if target == "leader-client":
             leader = cluster.leader(int(value["key"]))
             if leader is None:
-                raise FaultError(f"key {value['key']} has no leader whose link could be slowed")
+                raise NoTarget(f"key {value['key']} has no leader whose link could be slowed")
             value["leader"] = leader
             target, value_node = "client", leader
         else:
@@ -84,6 +84,7 @@ class LinkFault:
             )
         raise FaultError(f"unknown link target {target!r}; see faults.network.link")
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self.cluster
         if cluster is None:

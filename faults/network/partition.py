@@ -42,7 +42,7 @@ from harness.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from ..agent.probe import ProbeResult, tcp_probe
-from ..common import FaultError, agent, all_nodes, verified
+from ..common import FaultError, NoTarget, agent, all_nodes, skips_missing_targets, verified
 from ..schedule import cycle, heal
 from . import shapes
 from .toxiproxy import Stream, Toxiproxy
@@ -106,6 +106,7 @@ class PartitionFault:
             raise FaultError("partition used before setup(cluster)")
         return self.cluster
 
+    @skips_missing_targets
     def invoke(self, f: str, value: JSON) -> JSON:
         cluster = self._cluster()
         if f.startswith("stop-"):
@@ -117,7 +118,7 @@ class PartitionFault:
         if value.get("shape") == "leader":
             leader = cluster.leader(int(value["key"]))
             if leader is None:
-                raise FaultError(f"key {value['key']} has no leader to isolate right now")
+                raise NoTarget(f"key {value['key']} has no leader to isolate right now")
             cut = shapes.isolate(leader, all_nodes(cluster), "leader")
             spec: dict[str, JSON] = {**value, **cut.to_json(), "leader": leader}
             links = set(cut.links)
@@ -185,9 +186,12 @@ class PartitionFault:
     def probe(self, cluster: Cluster, applied: dict[str, list[str]], mode: str) -> dict[str, JSON]:
         """Probe every proxy whose upstream is cut (or disabled), grouped by source."""
         by_src: dict[str, list[ProxyPlan]] = defaultdict(list)
+        # Toxiproxy closes a connection whose destination does not accept, toxic or not,
+        # so a probe towards a node that is down proves nothing: those are left out.
+        up = {n for n in all_nodes(cluster) if _running(cluster, n)}
         for name, streams in applied.items():
-            if mode == "refuse" or "upstream" in streams:
-                p = cluster.plan.proxy(name)
+            p = cluster.plan.proxy(name)
+            if (mode == "refuse" or "upstream" in streams) and (p.dst in up or mode == "refuse"):
                 by_src[p.src].append(p)
 
         def from_source(src: str, proxies: list[ProxyPlan]) -> dict[str, JSON]:
@@ -195,8 +199,7 @@ class PartitionFault:
                 return {p.name: self._probe_client(cluster, p).to_json() for p in proxies}
             addresses = {f"toxiproxy:{p.listen_port}": p.name for p in proxies}
             c = cluster.container(src)
-            c.reload()
-            if not c.attrs["State"].get("Running") or c.attrs["State"].get("Paused"):
+            if src not in up:
                 return {
                     p.name: {"outcome": "skipped", "detail": f"{src} not running"} for p in proxies
                 }
@@ -255,6 +258,13 @@ class PartitionFault:
 
     def teardown(self) -> None:
         self.cluster = None
+
+
+def _running(cluster: Cluster, node: str) -> bool:
+    c = cluster.container(node)
+    c.reload()
+    st = c.attrs["State"]
+    return bool(st.get("Running")) and not st.get("Paused")
 
 
 def _generator(ctx: NemesisContext) -> list[FaultOp]:
