@@ -1,4 +1,4 @@
-"""The ``floodmark`` command: ``run``, ``check``, ``clean``.
+"""The ``floodmark`` command: ``run``, ``check``, ``report``, ``serve``, ``certify``, ``clean``.
 
 Exit codes: 0 valid, 1 invalid, 2 unknown or error (bad options and config files
 included, always before any container starts), 128+N when stopped by signal N.
@@ -9,6 +9,9 @@ Examples::
     floodmark run --nodes 5 --keys 4 --time-limit 60 --rate 300 --seed 7
     floodmark run --config floodmark.yaml --set min.insync.replicas=1
     floodmark check store/latest --json
+    floodmark report store/latest                    # re-render report.html and junit.xml
+    floodmark serve                                  # the store on http://127.0.0.1:8080/
+    floodmark certify smoke                          # a suite of scenarios, one verdict
     floodmark clean                                  # remove everything labelled floodmark.run
 """
 
@@ -111,6 +114,74 @@ def check_cmd(path: str, as_json: bool) -> None:
     from checkers.cli import check_command
 
     sys.exit(check_command(path, as_json))
+
+
+@cli.command("report")
+@click.argument("path", type=click.Path())
+def report_cmd(path: str) -> None:
+    """Re-render report.html and junit.xml of a run directory (or a lone history.jsonl)."""
+    from reports.cli import report_command
+
+    sys.exit(report_command(path))
+
+
+@cli.command("serve")
+@click.option("--store", default="store", show_default=True, help="Store directory.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def serve_cmd(store: str, port: int) -> None:
+    """Serve the store (index, reports, logs) on 127.0.0.1 only."""
+    from reports.cli import serve_command
+
+    sys.exit(serve_command(store, port))
+
+
+@cli.command("certify")
+@click.argument("suite")
+@click.option("--store", default="store", show_default=True, help="Store directory.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a run setting in every scenario, e.g. time_limit=20 (repeat).",
+)
+@click.option("--dry-run", is_flag=True, help="List the scenarios and stop.")
+def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: bool) -> None:
+    """Run a certification SUITE (smoke, nightly, release, self-test, or a suite file).
+
+    Writes certificate.html, summary.json and junit.xml under store/certify/; exits 0
+    when every scenario is as expected, 1 when any is invalid, 2 when any is unknown
+    (liveness problems, runs that could not finish)."""
+    from faults.registry import FAULT_PACKAGES
+    from harness.certify import SuiteError, load_suite, run_suite, suite_verdict
+    from harness.systems import SYSTEMS
+    from workloads import WORKLOADS
+
+    _logging()
+    try:
+        extra: dict[str, Any] = dict(parse_assignments(overrides, "--set"))
+        extra["store"] = store
+        loaded = load_suite(suite, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS), extra)
+    except (SuiteError, ConfigError) as e:
+        raise click.UsageError(str(e)) from None
+    for sc in loaded.scenarios:
+        _err.print(f"  {sc.name}: {sc.config.command()}", soft_wrap=True)
+    if dry_run:
+        sys.exit(0)
+    from pathlib import Path
+
+    from harness.progress import Ui
+    from harness.run import run
+
+    out, results = run_suite(
+        loaded,
+        Path(store),
+        lambda config: run(config, Ui(console=_err, quiet=True)),
+        progress=lambda m: _err.print(m),
+    )
+    verdict = suite_verdict(results)
+    _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / 'certificate.html'}")
+    sys.exit(verdict.exit_code)
 
 
 @cli.command("clean")

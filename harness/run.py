@@ -27,7 +27,7 @@ import orjson
 
 from harness.config import TestConfig
 from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
-from harness.history import MONITOR, F, HistoryWriter, OpType
+from harness.history import MONITOR, F, HistoryError, HistoryWriter, OpType
 from harness.load import ProcessIds, join_workers, start_workers
 from harness.monitor import Monitor, wait_healthy
 from harness.nemesis import Nemesis, build_schedule, context
@@ -348,7 +348,11 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
     except ImportError as e:
         ui.note(f"checkers not available ({e}); history left unchecked")
         return 2
-    results = check_history(run_dir.history)
+    try:
+        results = check_history(run_dir.history)
+    except (HistoryError, OSError) as e:
+        ui.note(f"history could not be checked: {e}")
+        return 2
     results.write(run_dir.path)
     ui.phase(f"verdict: {results.verdict.value} (results.json)")
     try:
@@ -356,8 +360,11 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
         from reports.junit import write_junit
     except ImportError:
         return int(results.exit_code)
+    from reports.index import render_index
+
     html = render_report(run_dir.path)
     write_junit(run_dir.path)
+    render_index(run_dir.path.parent.parent)
     ui.phase(f"report: {html}")
     return int(results.exit_code)
 
