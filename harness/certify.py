@@ -28,9 +28,10 @@ Semantics a release manager relies on:
   whatever any other scenario says; a safety violation is never retried away or called
   flaky. Scenarios marked ``expect: invalid`` (the self-test's known bugs) are the one
   exception: for them, *not* being caught is the failure.
-- Liveness problems (no ``ok`` operation after the faults healed, a cluster that did
-  not recover, a run that could not finish) are reported in their own column and make
-  the suite **unknown** (exit 2), never valid and never invalid.
+- Liveness problems (a stretch of the load longer than 20 s or two nemesis intervals
+  without any ``ok`` operation, a cluster that did not recover after the final heal,
+  a final read that could not complete, a run that could not finish) are reported in
+  their own column and make the suite **unknown** (exit 2), never valid nor invalid.
 - Every scenario's config is validated before the first container starts.
 """
 
@@ -53,6 +54,9 @@ from harness.history import NEMESIS, HistoryError, OpType, iter_history
 from harness.protocols import Verdict, merge_verdicts
 
 BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test")
+LIVENESS_GAP_S: Final = 20.0
+"""A load stretch longer than this (or 2 nemesis intervals) without any ok op is a
+liveness problem."""
 SAFETY: Final = (
     "lost-write",
     "lost-read",
@@ -359,12 +363,21 @@ def scenario_result(
     if outcome.get("recovered") is False:
         res.liveness.append("cluster did not recover (leader and full ISR) after the faults")
     try:
-        res.faults_exercised, after_heal = _history_facts(run_dir / "history.jsonl")
+        facts = _history_facts(run_dir / "history.jsonl")
     except (OSError, HistoryError) as e:
         res.liveness.append(f"history unreadable: {e}")
         return res
-    if sc.faults and not after_heal:
-        res.liveness.append("no ok client operation after the last fault healed")
+    res.faults_exercised = facts.faults
+    gap_limit = max(LIVENESS_GAP_S, 2 * sc.config.nemesis_interval)
+    if facts.longest_gap_s > gap_limit:
+        res.liveness.append(
+            f"no ok client operation for {facts.longest_gap_s:.1f} s during the load "
+            f"(limit {gap_limit:g} s)"
+        )
+    if facts.final_reads_not_ok:
+        res.liveness.append(
+            f"final read did not complete for keys {sorted(facts.final_reads_not_ok)}"
+        )
     return res
 
 
@@ -390,20 +403,34 @@ def _test_outcome(run_dir: Path) -> dict[str, Any]:
     return outcome if isinstance(outcome, dict) else {}
 
 
-def _history_facts(history: Path) -> tuple[list[str], bool]:
-    """Fault packages that really acted (start ops in the history), and whether any client
-    op succeeded after the last nemesis op (progress after heal)."""
+@dataclass(slots=True)
+class _Facts:
+    faults: list[str]
+    longest_gap_s: float
+    final_reads_not_ok: set[int]
+
+
+def _history_facts(history: Path) -> _Facts:
+    """Fault packages that really acted (start ops in the history), the longest stretch of
+    the load without any ok send or poll, and the keys whose final read did not succeed."""
     started: dict[str, None] = {}
-    last_nemesis = -1
-    last_ok = -1
+    last_ok: int | None = None
+    longest = 0
+    final_not_ok: set[int] = set()
     for op in iter_history(history):
-        if op.process == NEMESIS:
-            last_nemesis = op.time
-            if op.f.startswith("start-"):
-                started[op.f.removeprefix("start-")] = None
-        elif op.is_client and op.type == OpType.OK and op.f in ("send", "poll"):
+        if op.process == NEMESIS and op.f.startswith("start-"):
+            started[op.f.removeprefix("start-")] = None
+        elif op.is_client and op.f in ("send", "poll") and op.type == OpType.OK:
+            if last_ok is not None:
+                longest = max(longest, op.time - last_ok)
             last_ok = op.time
-    return sorted(started), last_ok > last_nemesis >= 0 or (last_nemesis < 0 and last_ok >= 0)
+        elif op.is_client and op.f == "final-read" and op.type != OpType.INVOKE:
+            key = op.value.get("key") if isinstance(op.value, dict) else None
+            if op.type != OpType.OK and isinstance(key, int):
+                final_not_ok.add(key)
+    if last_ok is None:
+        longest = 10**18  # not a single ok operation
+    return _Facts(sorted(started), longest / 1e9, final_not_ok)
 
 
 # ---------------------------------------------------------------------------- verdicts

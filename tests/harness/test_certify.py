@@ -105,14 +105,16 @@ class FakeRunner:
         run_dir.mkdir(parents=True)
         with HistoryWriter(run_dir / "history.jsonl") as h:
             h.append(0, OpType.INVOKE, "send", {"key": 0, "value": 1})
-            if o.get("fault_after_last_ok"):
-                h.append(0, OpType.OK, "send", {"key": 0, "value": 1, "offset": 0})
-                h.append("nemesis", OpType.INFO, "start-kill", {"nodes": ["n1"]})
-                h.append("nemesis", OpType.INFO, "stop-kill", {})
-            else:
-                h.append("nemesis", OpType.INFO, "start-kill", {"nodes": ["n1"]})
-                h.append("nemesis", OpType.INFO, "stop-kill", {})
-                h.append(0, OpType.OK, "send", {"key": 0, "value": 1, "offset": 0})
+            h.append(0, OpType.OK, "send", {"key": 0, "value": 1, "offset": 0})
+            h.append("nemesis", OpType.INFO, "start-kill", {"nodes": ["n1"]})
+            if o.get("stall_s"):
+                h._t0 -= int(o["stall_s"] * 1e9)  # the clock jumps: a long stretch, no ok op
+            h.append(0, OpType.INVOKE, "poll", {"key": 0, "from": 0})
+            h.append(0, OpType.OK, "poll", {"key": 0, "from": 0, "records": [[0, 1]], "hw": 1})
+            h.append("nemesis", OpType.INFO, "stop-kill", {})
+            h.append(1, OpType.INVOKE, "final-read", {"key": 0})
+            final_type = OpType.FAIL if o.get("final_read_fails") else OpType.OK
+            h.append(1, final_type, "final-read", {"key": 0, "records": [[0, 1]], "hw": 1})
         checkers: dict[str, Any] = {"lost-write": {"valid": True, "count": 0, "witnesses": []}}
         if o["valid"] is False:
             checkers["lost-write"] = {
@@ -196,10 +198,27 @@ def test_liveness_problem_is_reported_apart_and_makes_the_suite_unknown(tmp_path
     _, results = run_suite(
         suite,
         tmp_path / "store",
-        FakeRunner({"-safe-": {"valid": True, "fault_after_last_ok": True}}),
+        FakeRunner({"-safe-": {"valid": True, "stall_s": 45, "final_read_fails": True}}),
     )
     (r,) = results
     assert r.verdict == Verdict.VALID
-    assert r.liveness == ["no ok client operation after the last fault healed"]
+    assert len(r.liveness) == 2
+    assert r.liveness[0].startswith("no ok client operation for 45.0 s during the load")
+    assert r.liveness[1] == "final read did not complete for keys [0]"
     assert r.faults_exercised == ["kill"]
     assert suite_verdict(results) == Verdict.UNKNOWN
+
+
+def test_short_stall_and_healthy_end_are_not_liveness_problems(tmp_path: Path) -> None:
+    suite = _suite(
+        {
+            "name": "l",
+            "defaults": {"store": str(tmp_path / "store"), "nemesis_interval": 10},
+            "systems": [{"label": "safe", "config": {}}],
+            "faults": [["kill"]],
+        }
+    )
+    _, results = run_suite(
+        suite, tmp_path / "store", FakeRunner({"-safe-": {"valid": True, "stall_s": 15}})
+    )
+    assert results[0].liveness == [] and suite_verdict(results) == Verdict.VALID
