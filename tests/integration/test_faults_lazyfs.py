@@ -16,16 +16,23 @@ import pytest
 from faults.disk.lose_unfsynced import LoseUnfsyncedFault
 from faults.process import KillFault
 from faults.registry import node_env
+from harness.docker_cluster import DockerCluster
 from harness.history import OpType
 from harness.monitor import wait_healthy
-from tests.faults.docker_support import replog_cluster
+from tests.faults.docker_support import poll, replog_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def values_per_replica(cluster: object) -> dict[str, set[int]]:
-    dumps = cluster.system.dump_replicas(cluster)  # type: ignore[attr-defined]
-    return {str(d["node"]): {int(v) for _, v in d["records"]} for d in dumps if d["key"] == 0}
+def values_per_replica(cluster: DockerCluster) -> dict[str, set[int]]:
+    """Key 0's values on every broker (polled: a busy broker may miss one dump request)."""
+
+    def every_broker() -> dict[str, set[int]] | None:
+        dumps = cluster.system.dump_replicas(cluster)
+        got = {str(d["node"]): {int(v) for _, v in d["records"]} for d in dumps if d["key"] == 0}
+        return got if set(got) == set(cluster.plan.brokers) else None
+
+    return poll(every_broker, 30, "a replica dump from every broker")
 
 
 def test_kill_keeps_unfsynced_records_and_power_loss_drops_them() -> None:
