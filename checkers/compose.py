@@ -27,11 +27,11 @@ from typing import Final
 
 import orjson
 
-from checkers.core import Checker, CheckResult
+from checkers.core import NEMESIS_OPS, Checker, CheckResult
 from checkers.glossary import Anomaly
 from checkers.registry import CHECKERS
 from checkers.stats import StatsFold
-from harness.history import JSON, HistoryError, Op, OpType, ReadStats, iter_history
+from harness.history import JSON, NEMESIS, HistoryError, Op, OpType, ReadStats, iter_history
 from harness.protocols import Verdict, merge_verdicts
 
 HISTORY_FILE: Final = "history.jsonl"
@@ -195,6 +195,13 @@ class _Run:
                             self._unpaired(op, process, invoke)
                 else:
                     invoke = None
+                    if process == NEMESIS:
+                        for name, observe in routes_get(NEMESIS_OPS, ()):
+                            try:
+                                observe(op, invoke)
+                            except Exception as e:  # noqa: BLE001 - isolation, as below
+                                self._failed(name, op, e)
+                                routes_get = self.routes.get
                 for name, observe in routes_get(op.f, ()):
                     try:
                         observe(op, invoke)

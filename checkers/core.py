@@ -32,6 +32,10 @@ from harness.protocols import Verdict
 WITNESS_CAP: Final = 20
 """At most this many witnesses per anomaly are kept (`CheckResult.count` has them all)."""
 
+NEMESIS_OPS: Final = "<nemesis>"
+"""A pseudo ``f`` in a checker's ``fs``: every op of process ``"nemesis"``, whatever its
+``f`` (fault packages name their ops ``start-<package>`` / ``stop-<package>``)."""
+
 RECORDS_SHOWN: Final = 20
 """Longer ``records`` lists in witness ops are cut to an excerpt of this many."""
 

@@ -6,7 +6,9 @@ anomaly name as a bare string: import `Anomaly` from here.
 
 Safety anomalies make a run *invalid*. `Anomaly.UNSEEN` is not a safety anomaly: an
 acknowledged write that could not be looked for (the final read gave up) makes the
-verdict *unknown*. Availability and latency are statistics (``results.json["stats"]``).
+verdict *unknown*; so does `Anomaly.UNVERIFIED_FAULT`, a fault that could not be shown to
+have taken effect (the run did not test what it claims to have tested). Availability
+and latency are statistics (``results.json["stats"]``).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ class Anomaly(enum.StrEnum):
     POLL_SKIP = "poll-skip"
     NONMONOTONIC_SEND = "nonmonotonic-send"
     UNSEEN = "unseen"
+    UNVERIFIED_FAULT = "unverified-fault"
 
     @property
     def is_safety(self) -> bool:
-        """Whether one occurrence makes the run invalid (`UNSEEN` only makes it unknown)."""
-        return self is not Anomaly.UNSEEN
+        """Whether one occurrence makes the run invalid (`UNSEEN` and `UNVERIFIED_FAULT`
+        only make it unknown)."""
+        return self not in (Anomaly.UNSEEN, Anomaly.UNVERIFIED_FAULT)
 
     @property
     def description(self) -> str:
@@ -77,5 +81,10 @@ DESCRIPTIONS: Final[dict[Anomaly, str]] = {
     Anomaly.UNSEEN: (
         "acknowledged, but no complete final read of its key was available to look for it "
         "(the verdict becomes unknown, not invalid)"
+    ),
+    Anomaly.UNVERIFIED_FAULT: (
+        "a fault action whose effect could not be verified (a probe through a cut link "
+        "still answered, a container did not freeze, a fault API call failed): the run did "
+        "not test what its schedule says, so the verdict becomes unknown, not valid"
     ),
 }

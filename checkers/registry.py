@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from checkers.core import Checker
+from checkers.faults import FaultsChecker
 from checkers.loss import LossChecker
 from checkers.offsets import OffsetsChecker
 from checkers.order import PollOrderChecker, SendOrderChecker
@@ -23,4 +24,5 @@ CHECKERS: Final[dict[str, Callable[[], Checker]]] = {
     "send-order": SendOrderChecker,
     "replica-state": ReplicaStateChecker,
     "replica-divergence": DivergenceChecker,
+    "faults": FaultsChecker,
 }

@@ -1,0 +1,46 @@
+"""`unverified-fault`: fault actions that did not demonstrably take effect.
+
+Every fault verifies its own effect and says so in the nemesis op it writes (process
+``"nemesis"``, type ``info``): ``"verified": true`` when a probe confirmed it,
+``"verified": false`` with ``"why"`` when it could not be confirmed or the fault raised,
+``"verified": null`` with ``"skipped"`` when nothing was to be done on purpose (no
+leader for the key, the target already down). A run whose schedule did not happen as
+recorded did not test what it claims, so each ``false`` makes the verdict *unknown*
+(never invalid: no data was shown to be lost), with the op as the witness::
+
+    {"index":812,"process":"nemesis","type":"info","f":"start-partition",
+     "value":{"shape":"one","verified":false,"why":"probe n1→n2 still answered"}}
+    -> unverified-fault: start-partition (op 812) did not take effect: probe n1→n2 ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from checkers.core import NEMESIS_OPS, CheckResult, Witness, WitnessBook
+from checkers.glossary import Anomaly
+from harness.history import Op
+from harness.protocols import Verdict
+
+
+class FaultsChecker:
+    """Decides `unverified-fault`; see the module docstring."""
+
+    anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.UNVERIFIED_FAULT,)
+    fs: ClassVar[frozenset[str]] = frozenset({NEMESIS_OPS})
+
+    def __init__(self) -> None:
+        self._book = WitnessBook()
+
+    def observe(self, op: Op, invoke: Op | None) -> None:
+        value = op.value
+        if not isinstance(value, dict) or value.get("verified") is not False:
+            return
+        why = str(value.get("why") or op.error or "no reason given")
+        self._book.note(
+            lambda: Witness(f"{op.f} (op {op.index}) did not take effect: {why}", (op,))
+        )
+
+    def result(self) -> Mapping[Anomaly, CheckResult]:
+        return {Anomaly.UNVERIFIED_FAULT: self._book.result(if_any=Verdict.UNKNOWN)}
