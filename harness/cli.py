@@ -26,7 +26,13 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from harness.config import ConfigError, build_config, load_config_file, parse_assignments
+from harness.config import (
+    ConfigError,
+    build_config,
+    load_config_file,
+    parse_assignments,
+    parse_nemesis_options,
+)
 
 _err = Console(stderr=True, highlight=False)
 
@@ -56,6 +62,13 @@ def cli() -> None:
 )
 @click.option("--nemesis", help="Comma-separated fault packages (see the fault registry).")
 @click.option("--nemesis-interval", type=float, help="Mean seconds between fault actions.")
+@click.option(
+    "--nemesis-option",
+    "nemesis_options",
+    multiple=True,
+    metavar="NAME=V1,V2",
+    help="Restrict a fault package's targets, e.g. kill_targets=leader,all (repeat).",
+)
 @click.option("--store", help="Store directory (default ./store).")
 @click.option("--recovery-timeout", type=float, help="Seconds to wait for recovery (60).")
 @click.option("--final-read-timeout", type=float, help="Seconds per final read (30).")
@@ -100,6 +113,12 @@ def _config(config_file: str | None, options: dict[str, Any]) -> Any:
                 if not isinstance(base, dict):
                     raise ConfigError([f"{name}: expected a mapping in the config file"])
                 raw[name] = {**base, **given}
+        given_opts = parse_nemesis_options(options.pop("nemesis_options", None) or ())
+        if given_opts:
+            base_opts = raw.get("nemesis_options") or {}
+            if not isinstance(base_opts, dict):
+                raise ConfigError(["nemesis_options: expected a mapping in the config file"])
+            raw["nemesis_options"] = {**base_opts, **given_opts}
         raw.update({k: v for k, v in options.items() if v is not None})
         return build_config(raw, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
     except ConfigError as e:

@@ -71,6 +71,9 @@ class TestConfig:
     """System settings overriding the profile (e.g. ``min.insync.replicas``)."""
     nemesis: tuple[str, ...] = ()
     nemesis_interval: float = 10.0
+    nemesis_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Targeting of the fault packages' schedules, e.g. ``{"kill_targets": ("leader",)}``
+    (see `faults.options`); empty means every choice."""
     store: str = "store"
     recovery_timeout: float = 60.0
     final_read_timeout: float = 30.0
@@ -84,6 +87,7 @@ class TestConfig:
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["nemesis"] = list(self.nemesis)
+        d["nemesis_options"] = {k: list(v) for k, v in sorted(self.nemesis_options.items())}
         return d
 
     def command(self) -> str:
@@ -96,6 +100,10 @@ class TestConfig:
                 flag = "--set" if f.name == "settings" else "--env"
                 for k, v in sorted(value.items()):
                     args += [flag, f"{k}={_scalar_text(v)}"]
+                continue
+            if f.name == "nemesis_options":
+                for k, vs in sorted(value.items()):
+                    args += ["--nemesis-option", f"{k}={','.join(vs)}"]
                 continue
             if value == getattr(defaults, f.name) and f.name != "seed":
                 continue
@@ -216,6 +224,8 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
         raise TypeError(f"expected a comma-separated string or a list of names, got {value!r}")
+    if name == "nemesis_options":
+        return _nemesis_options(value)
     if name in ("settings", "env"):
         if not isinstance(value, dict):
             raise TypeError(f"expected a mapping, got {value!r}")
@@ -238,6 +248,36 @@ def _coerce(name: str, value: Any) -> Any:
             raise TypeError(f"expected a string, got {value!r}")
         return value
     raise AssertionError(f"unhandled field {name}")
+
+
+def _nemesis_options(value: Any) -> dict[str, tuple[str, ...]]:
+    """``{option: [values]}``; a value may also be one comma-separated string."""
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping like {{kill_targets: [leader, one]}}, got {value!r}")
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in value.items():
+        if isinstance(v, str):
+            out[str(k)] = tuple(x.strip() for x in v.split(",") if x.strip())
+        elif isinstance(v, list | tuple) and all(isinstance(x, str) for x in v):
+            out[str(k)] = tuple(v)
+        else:
+            raise TypeError(f"{k}: expected a list of names or 'a,b', got {v!r}")
+    return out
+
+
+def parse_nemesis_options(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]]:
+    """``--nemesis-option kill_targets=leader,one`` (repeatable) into a mapping."""
+    out: dict[str, tuple[str, ...]] = {}
+    problems = []
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            problems.append(f"--nemesis-option {item!r}: expected NAME=VALUE[,VALUE...]")
+            continue
+        out[k.strip().replace("-", "_")] = tuple(x.strip() for x in v.split(",") if x.strip())
+    if problems:
+        raise ConfigError(problems)
+    return out
 
 
 def _int(value: Any) -> int:
@@ -278,6 +318,10 @@ def _check(
     if bad:
         known = ", ".join(sorted(known_nemeses)) or "none registered yet"
         p.append(f"nemesis: unknown fault package(s) {bad}; known: {known}")
+    if cfg.nemesis_options:
+        from faults.options import check_options
+
+        p += check_options(cfg.nemesis_options, cfg.nemesis)
     if len(set(cfg.nemesis)) != len(cfg.nemesis):
         p.append(f"nemesis: a package is named twice in {list(cfg.nemesis)}")
     for name in ("nemesis_interval", "recovery_timeout", "final_read_timeout"):

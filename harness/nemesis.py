@@ -48,7 +48,10 @@ def context(
     keys: int,
     time_limit: float,
     interval: float,
+    options: Mapping[str, Sequence[str]] | None = None,
 ) -> NemesisContext:
+    """A package's context; ``options`` are the run's ``nemesis_options`` (all of them:
+    each package reads only its own)."""
     return NemesisContext(
         rng=random.Random(f"{seed}/nemesis/{package}"),
         brokers=brokers,
@@ -56,6 +59,7 @@ def context(
         keys=keys,
         time_limit=time_limit,
         interval=interval,
+        options={k: list(v) for k, v in (options or {}).items()},
     )
 
 

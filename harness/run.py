@@ -280,7 +280,7 @@ def _nemesis(
     contexts = {
         name: context(
             seed, name, brokers, controller, config.keys, config.time_limit,
-            config.nemesis_interval,
+            config.nemesis_interval, options=config.nemesis_options,
         )
         for name in packages
     }  # fmt: skip

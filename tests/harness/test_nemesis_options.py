@@ -1,0 +1,152 @@
+"""``nemesis_options``: validated config, reproducible command line, seen by the schedules."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import harness.run
+from faults.registry import FAULT_PACKAGES
+from harness.cli import cli
+from harness.config import ConfigError, TestConfig, build_config
+from harness.nemesis import build_schedule, context
+
+KNOWN = (set(FAULT_PACKAGES), {"replog"}, {"log"})
+
+
+def cfg(**raw: Any) -> TestConfig:
+    return build_config(raw, *KNOWN)
+
+
+def test_options_are_accepted_as_lists_or_comma_strings() -> None:
+    c = cfg(
+        nemesis="partition,kill",
+        nemesis_options={"kill_targets": ["leader", "all"], "partition_shapes": "leader, one"},
+    )
+    assert c.nemesis_options == {
+        "kill_targets": ("leader", "all"),
+        "partition_shapes": ("leader", "one"),
+    }
+    assert c.to_json()["nemesis_options"] == {
+        "kill_targets": ["leader", "all"],
+        "partition_shapes": ["leader", "one"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (
+            {"nemesis": "kill", "nemesis_options": {"kill_target": ["leader"]}},
+            "unknown option 'kill_target'",
+        ),
+        (
+            {"nemesis": "kill", "nemesis_options": {"kill_targets": ["boss"]}},
+            "unknown value(s) ['boss']",
+        ),
+        ({"nemesis": "kill", "nemesis_options": {"kill_targets": []}}, "kill_targets is empty"),
+        (
+            {"nemesis": "kill", "nemesis_options": {"pause_targets": ["one"]}},
+            "restricts package 'pause'",
+        ),
+        ({"nemesis": "kill", "nemesis_options": ["kill_targets"]}, "expected a mapping"),
+        ({"nemesis": "kill", "nemesis_options": {"kill_targets": [1]}}, "expected a list of names"),
+        (
+            {
+                "nemesis": "lose-unfsynced",
+                "nemesis_options": {"lose_unfsynced_targets": ["controller"]},
+            },
+            "unknown value(s) ['controller']",
+        ),
+    ],
+)
+def test_bad_options_are_rejected_with_what_to_do(raw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        cfg(**raw)
+    assert any(needle in p for p in e.value.problems), e.value.problems
+
+
+def test_command_reproduces_the_options() -> None:
+    c = cfg(
+        seed=3,
+        nemesis="partition,kill",
+        nemesis_options={"partition_shapes": ["leader"], "kill_targets": ["leader", "all"]},
+    )
+    args = shlex.split(c.command())
+    i = args.index("--nemesis-option")
+    assert args[i : i + 4] == [
+        "--nemesis-option",
+        "kill_targets=leader,all",
+        "--nemesis-option",
+        "partition_shapes=leader",
+    ]
+    seen: list[TestConfig] = []
+
+    def fake_run(config: TestConfig, *_: Any, **__: Any) -> int:
+        seen.append(config)
+        return 0
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(harness.run, "run", fake_run)
+    try:
+        out = CliRunner().invoke(cli, args[1:])
+    finally:
+        mp.undo()
+    assert out.exit_code == 0, out.output
+    assert seen == [c]
+
+
+def test_cli_rejects_a_malformed_option() -> None:
+    out = CliRunner().invoke(cli, ["run", "--nemesis", "kill", "--nemesis-option", "kill_targets"])
+    assert out.exit_code == 2
+    assert "expected NAME=VALUE" in out.output
+
+
+def _schedule(options: dict[str, tuple[str, ...]], packages: tuple[str, ...]) -> list[Any]:
+    pk = {n: FAULT_PACKAGES[n] for n in packages}
+    ctxs = {n: context(7, n, ("n1", "n2", "n3"), "c1", 3, 300.0, 5.0, options=options) for n in pk}
+    return build_schedule(pk, ctxs)
+
+
+def test_schedules_draw_only_the_allowed_targets_and_shapes() -> None:
+    opts = {
+        "kill_targets": ("leader", "all"),
+        "pause_targets": ("one",),
+        "partition_shapes": ("leader",),
+        "partition_modes": ("refuse",),
+        "lose_unfsynced_targets": ("all",),
+    }
+    sched = _schedule(opts, ("kill", "pause", "partition", "lose-unfsynced"))
+    starts = [s for s in sched if s.op.f.startswith("start-")]
+    by_pkg: dict[str, set[str]] = {}
+    for s in starts:
+        v = s.op.value
+        assert isinstance(v, dict)
+        kind = str(v.get("target", v.get("shape")))
+        by_pkg.setdefault(s.package, set()).add(kind)
+        if s.package == "partition":
+            assert v["mode"] == "refuse"
+    assert by_pkg == {
+        "kill": {"leader", "all"},
+        "pause": {"one"},
+        "partition": {"leader"},
+        "lose-unfsynced": {"all"},
+    }
+    # Without options every kind appears over a long schedule.
+    free = {str(s.op.value["target"]) for s in _schedule({}, ("kill",)) if s.op.f == "start-kill"}
+    assert free > {"leader", "all"}
+
+
+def test_option_tables_match_the_packages() -> None:
+    from faults.common import TARGETS
+    from faults.network.partition import MODES
+    from faults.network.shapes import ALL_SHAPES
+    from faults.options import NEMESIS_OPTIONS, TARGET_KINDS
+
+    assert TARGET_KINDS == TARGETS
+    assert set(NEMESIS_OPTIONS["partition_shapes"].choices) == set(ALL_SHAPES)
+    assert NEMESIS_OPTIONS["partition_modes"].choices == MODES
+    assert {o.package for o in NEMESIS_OPTIONS.values()} <= set(FAULT_PACKAGES)
