@@ -52,6 +52,12 @@ if [ "${FLOODMARK_FAKETIME:-0}" = 1 ]; then
     export FAKETIME_TIMESTAMP_FILE=/run/floodmark/faketime
     export FAKETIME_CACHE_DURATION=1
     export FAKETIME_DONT_FAKE_MONOTONIC=1
+    # libfaketime 0.9.10 turns its "monotonic fix" on by itself for this glibc; with
+    # monotonic time left real, that fix makes pthread_cond_timedwait on a CLOCK_MONOTONIC
+    # condvar return early, so the JVM's Thread.sleep/park spin (Kafka: 100% CPU, a
+    # broker takes minutes to start). Measured on Java 17: 4 s of sleeps returned after
+    # 2.7 s at 3.5x the CPU; with 0 they take 4.0 s and the broker starts as fast as without.
+    export FAKETIME_FORCE_MONOTONIC_FIX=0
 fi
 
 exec "$@"
