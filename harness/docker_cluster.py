@@ -213,6 +213,11 @@ class DockerCluster:
             network=self.name("net-pub"),
             ports=ports,
             environment={"LOG_LEVEL": "info"},
+            # A stopped node's name is unknown to Docker's DNS, which then forwards the
+            # query to the host's resolvers (unreachable here: 10 s per lookup). Toxiproxy
+            # dials upstreams inside its accept loop, so a killed node would stall its
+            # proxies' accept loops and every disable (PATCH) behind them: fail fast.
+            dns_opt=["timeout:1", "attempts:1"],
             detach=True,
         )
         self._containers[TOXIPROXY] = c

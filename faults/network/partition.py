@@ -18,8 +18,8 @@ them; closing it is what a long real partition does too.
 Verification: the proxies are read back (every toxic in place / proxy disabled), then
 each cut link's path is probed from where its traffic starts — ``docker exec`` in the
 source node (``toxiproxy:<port>``, exactly the node's own route) or, for the clients,
-from the harness to the published port. A blackholed link must stay ``silent`` and a
-refused one must refuse. History value::
+from the harness to the Toxiproxy container's own address (see `_client_address`). A
+blackholed link must stay ``silent`` and a refused one must refuse. History value::
 
     start-partition {"shape": "majority", "mode": "blackhole",
         "groups": [["n1","n3","controller"], ["n2"]], "cut": [["n1","n2"], ...],
@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Final
 
+from docker.errors import APIError
+
 from harness.history import JSON
 from harness.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
@@ -47,6 +49,8 @@ from ..schedule import cycle, heal
 from . import shapes
 from .toxiproxy import Stream, Toxiproxy
 
+TOXIPROXY_NODE: Final = "toxiproxy"
+"""The Toxiproxy container's name in `Cluster.container` (`harness.docker_cluster`)."""
 TOXIC_UP: Final = "fm-partition-up"
 TOXIC_DOWN: Final = "fm-partition-down"
 MODES: Final = ("blackhole", "refuse")
@@ -96,6 +100,7 @@ class PartitionFault:
         self.cluster: Cluster | None = None
         self.links = Links(())
         self.touched: dict[str, str] = {}  # proxy → mode it was cut with
+        self._toxiproxy_ip: str | None = None  # on the public network, once known
 
     def setup(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -213,7 +218,28 @@ class PartitionFault:
         return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
 
     def _probe_client(self, cluster: Cluster, p: ProxyPlan) -> ProbeResult:
-        return tcp_probe(cluster.endpoint(p.name), PROBE_DEADLINE)
+        return tcp_probe(self._client_address(cluster, p), PROBE_DEADLINE)
+
+    def _client_address(self, cluster: Cluster, p: ProxyPlan) -> str:
+        """A client proxy's listener on the Toxiproxy container's own address.
+
+        Not the published host port: Docker's userland proxy behind it accepts every
+        connection and closes it when Toxiproxy refuses, so a disabled proxy would look
+        ``answered`` (EOF). The container address reaches the same Toxiproxy listener
+        without that layer; the published port is the fallback when it is unknown.
+        """
+        if self._toxiproxy_ip is None:
+            try:
+                c = cluster.container(TOXIPROXY_NODE)
+                c.reload()
+                nets = c.attrs["NetworkSettings"]["Networks"]
+            except (KeyError, APIError):
+                nets = {}
+            pub = [v.get("IPAddress") for k, v in nets.items() if k.endswith("net-pub")]
+            self._toxiproxy_ip = pub[0] if pub and pub[0] else ""
+        if not self._toxiproxy_ip:
+            return cluster.endpoint(p.name)
+        return f"{self._toxiproxy_ip}:{p.listen_port}"
 
     def heal(self, all_proxies: bool) -> JSON:
         """Undo every cut (or, for the final heal, any partition state on any proxy)."""
