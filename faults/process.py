@@ -121,17 +121,29 @@ def start_node(cluster: Cluster, node: str) -> dict[str, JSON]:
     return done
 
 
-def pause_container(c: Container, attempts: int = 4) -> None:
+class Unfreezable(FaultError):
+    """The cgroup freezer kept failing: a task stays in uninterruptible sleep."""
+
+
+def pause_container(c: Container, attempts: int = 6) -> None:
     """``docker pause``, retried: runc's freeze can fail ("unable to freeze") while a
     task is between states (e.g. waiting on the lazyfs FUSE daemon); a retry a moment
-    later usually lands. The last failure propagates (the action is then unverified)."""
+    later usually lands. When every attempt fails that way, `Unfreezable`: a task is
+    stuck in uninterruptible sleep (typically a write waiting on a slow-disk throttle),
+    which the cgroup v1 freezer cannot freeze. Other errors propagate as they are."""
     for i in range(attempts):
         try:
             c.pause()
             return
         except APIError as e:
-            if "unable to freeze" not in str(e) or i == attempts - 1:
+            if "unable to freeze" not in str(e):
                 raise
+            if i == attempts - 1:
+                raise Unfreezable(
+                    f"{c.name} could not be frozen in {attempts} attempts (runc: unable to "
+                    "freeze): a task stays in uninterruptible sleep, e.g. a write held by a "
+                    "slow-disk throttle; the cgroup v1 freezer cannot stop it"
+                ) from e
             time.sleep(0.2 * (i + 1))
 
 
@@ -210,7 +222,11 @@ class PauseFault:
                 if st != "running":
                     skipped_states[n] = st
                     continue
-                pause_container(c)
+                try:
+                    pause_container(c)
+                except Unfreezable as e:
+                    skipped_states[n] = str(e)  # not paused, and said why (not a failure)
+                    continue
                 paused.append(n)
             self.paused.extend(n for n in paused if n not in self.paused)
             if not paused:

@@ -21,6 +21,13 @@ if [ ! -f "$DATA_DIR/meta.properties" ]; then
   # shellcheck disable=SC2086
   java $KAFKA_JVM_OPTS -Xmx128m $LOG4J -cp "$CP" kafka.tools.StorageTool format \
     --cluster-id "$KAFKA_CLUSTER_ID" --config "$CONF" --ignore-formatted
+  # The format does not fsync bootstrap.checkpoint/meta.properties. Under floodmark's lazyfs
+  # layer (lose-unfsynced) they would stay pending forever and a later power-loss crash
+  # would leave them empty ("No FeatureLevelRecord for metadata.version"): provisioning
+  # happens before the node serves, as if an operator ran `sync`, so make it durable.
+  if [ "${FLOODMARK_LAZYFS:-0}" = 1 ]; then
+    python3 /opt/floodmark/agent/lazyfs.py ctl flush >/dev/null
+  fi
 fi
 # shellcheck disable=SC2086
 exec java $KAFKA_HEAP_OPTS $KAFKA_JVM_OPTS $LOG4J -cp "$CP" kafka.Kafka "$CONF"

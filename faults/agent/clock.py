@@ -40,7 +40,7 @@ def spec(offset: float) -> str:
 
 
 def write_offset(offset: float) -> None:
-    tmp = FILE + ".tmp"
+    tmp = f"{FILE}.{os.getpid()}.tmp"  # a strobe being stopped may still be writing
     with open(tmp, "w") as fh:
         fh.write(spec(offset) + "\n")
     os.replace(tmp, FILE)

@@ -360,13 +360,12 @@ class KafkaSystem:
                     continue
                 epochs = part["epochs"]
                 epoch = int(epochs[-1][0]) if epochs else -1
-                hw = part["hw_checkpoint"]
                 state: dict[str, JSON] = {
                     "key": key,
                     "node": node,
                     "role": "follower",
                     "leo": int(part["leo"]),
-                    "hw": int(hw) if hw is not None else -1,
+                    "hw": _disk_hw(part),
                     "epoch": epoch,
                     "isr": pm.isr if pm else [],
                 }
@@ -390,12 +389,11 @@ class KafkaSystem:
             if parts is None:
                 continue
             for key_s, part in sorted(parts.items(), key=lambda kv: int(kv[0])):
-                hw = part["hw_checkpoint"]
                 dumps.append(
                     {
                         "key": int(key_s),
                         "node": node,
-                        "hw": int(hw) if hw is not None else -1,
+                        "hw": _disk_hw(part),
                         "leo": int(part["leo"]),
                         "records": part["records"],
                     }
@@ -420,6 +418,16 @@ def _offline(key: int, node: str) -> dict[str, JSON]:
             "isr": []}  # fmt: skip
 
 
+def _disk_hw(part: dict[str, Any]) -> int:
+    """A replica's HW as the broker holds it, from its files: the checkpointed HW capped
+    at the log's end, which is what Kafka does when it loads a log
+    (``UnifiedLog.updateHighWatermark``). The checkpoint is fsynced and the log is not, so
+    after a power loss (lose-unfsynced) the file may name an HW far beyond the log that
+    survived; the broker never serves that HW. -1 when there is no checkpoint entry."""
+    hw = part["hw_checkpoint"]
+    return min(int(hw), int(part["leo"])) if hw is not None else -1
+
+
 def _logdump(cluster: Cluster, node: str, summary: bool) -> dict[str, Any] | None:
     """Run kafka_logdump.py in the node's container; None when it cannot be read (stopped,
     paused, or the tool failed)."""
@@ -432,8 +440,11 @@ def _logdump(cluster: Cluster, node: str, summary: bool) -> dict[str, Any] | Non
         return None  # stopped or paused
     if res.exit_code != 0 or not isinstance(res.output, bytes):
         return None
-    out = json.loads(res.output)
-    if out.get("error"):
+    try:
+        out = json.loads(res.output)
+    except json.JSONDecodeError:
+        return None  # the container stopped while the tool ran (no output, or cut short)
+    if not isinstance(out, dict) or out.get("error"):
         return None
     parts: dict[str, Any] = out["partitions"]
     return parts
