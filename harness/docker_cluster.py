@@ -23,11 +23,13 @@ by a request that was interrupted half-way are found too (`remove_labelled`).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -36,7 +38,7 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
-from docker.types import Mount
+from docker.types import IPAMConfig, IPAMPool, Mount
 
 from faults.network.toxiproxy import ProxySpec, Toxiproxy
 from harness.plan import ClusterPlan, NodePlan
@@ -186,12 +188,33 @@ class DockerCluster:
         parallel(lambda n: self._start_node(n, proxy_ips), plan.nodes)
 
     def _create_network(self, node: str) -> None:
-        self._docker.networks.create(
+        """One bridge network; when Docker's default address pools are used up (about 30
+        networks: several clusters at once), a small /28 from `FALLBACK_SUPERNETS`."""
+        create = partial(
+            self._docker.networks.create,
             self.name(f"net-{node}"),
             driver="bridge",
             internal=node != "pub",
             labels=self.labels(node=node if node != "pub" else "", role="network"),
             check_duplicate=True,
+        )
+        try:
+            create()
+            return
+        except docker.errors.APIError as e:
+            if "non-overlapping" not in str(e):
+                raise
+        for subnet in _free_subnets(self._docker):
+            try:
+                create(ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))]))
+                return
+            except docker.errors.APIError as e:
+                if "overlap" not in str(e):
+                    raise  # anything but a race with another run taking the same subnet
+        raise RuntimeError(
+            f"no free subnet for network {self.name(f'net-{node}')}: Docker's default pools "
+            f"and {', '.join(FALLBACK_SUPERNETS)} are used up; remove unused networks "
+            "(`floodmark clean`, `docker network prune`) and run again"
         )
 
     def _create_volume(self, node: str) -> None:
@@ -298,6 +321,24 @@ class DockerCluster:
 
     def remove(self) -> dict[str, int]:
         return remove_labelled(self._docker, self.run_id)
+
+
+FALLBACK_SUPERNETS: Final = ("172.30.0.0/16", "172.29.0.0/16", "172.28.0.0/16")
+"""Where small (/28: a node and Toxiproxy) networks are carved when the defaults run out."""
+
+
+def _free_subnets(client: docker.DockerClient) -> Iterable[ipaddress.IPv4Network]:
+    """/28 subnets of `FALLBACK_SUPERNETS` that overlap no existing Docker network."""
+    used = [
+        ipaddress.ip_network(cfg["Subnet"], strict=False)
+        for net in client.networks.list()
+        for cfg in (net.attrs.get("IPAM") or {}).get("Config") or []
+        if cfg.get("Subnet") and ":" not in cfg["Subnet"]
+    ]
+    for supernet in FALLBACK_SUPERNETS:
+        for subnet in ipaddress.IPv4Network(supernet).subnets(new_prefix=28):
+            if not any(subnet.overlaps(u) for u in used):
+                yield subnet
 
 
 def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> dict[str, int]:
