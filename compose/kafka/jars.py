@@ -5,10 +5,17 @@ The image's ``prepare`` step (`compose.spec.Prepare`): runs
 ``kafka_2.13`` and its runtime dependencies, plus the reload4j logging binding) and
 leaves the jars in ``<context>/libs/``. Maven's local repository (``~/.m2``) caches
 them, so a rebuild after a change to the Dockerfile resolves nothing over the network.
+
+Where the host has no ``mvn``, Maven runs in a throwaway container of the base image
+(``debian:bookworm-slim`` plus Debian's ``maven`` package), with the context and the
+host's ``~/.m2`` mounted: a fresh machine needs only Docker. That costs the package
+installation (about a minute) on each resolution; installing ``maven`` on the host
+avoids it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +23,12 @@ from typing import Final, Protocol
 
 KAFKA_VERSION: Final = "3.9.2"
 """Must match ``kafka.version`` in pom.xml (it is part of the image's recipe hash)."""
+
+MAVEN_IMAGE: Final = "debian:bookworm-slim"
+"""The base image the container fallback installs Maven into (built or pulled as
+``base`` before the Kafka image)."""
+
+BUILD_LABEL: Final = {"floodmark.run": "image-build-kafka-jars"}
 
 
 class _Log(Protocol):
@@ -29,35 +42,64 @@ class JarResolutionError(RuntimeError):
 
 
 def resolve_jars(context: Path, log: _Log) -> None:
-    """Fill ``context/libs`` with the jars ``context/pom.xml`` names (needs ``mvn``)."""
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise JarResolutionError(
-            "building the Kafka image needs Maven (`mvn`) on the host to resolve the Kafka "
-            "jars from Maven Central; install it (Debian: `apt-get install maven`) and retry"
-        )
+    """Fill ``context/libs`` with the jars ``context/pom.xml`` names (host ``mvn``, or
+    Maven in a container when the host has none)."""
     pom = context / "pom.xml"
     if not pom.is_file():
         raise JarResolutionError(f"expected the Kafka pom at {pom}, found nothing there")
+    mvn = shutil.which("mvn")
     log.status(f"resolving Kafka {KAFKA_VERSION} jars from Maven Central")
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        "-f",
-        str(pom),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={context / 'libs'}",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    for text in (proc.stdout + proc.stderr).splitlines():
+    if mvn is not None:
+        argv = [mvn, *_mvn_args("pom.xml", "libs")]
+        proc = subprocess.run(argv, cwd=context, capture_output=True, text=True, check=False)
+        code, output, how = proc.returncode, proc.stdout + proc.stderr, " ".join(argv)
+    else:
+        log.line("no `mvn` on this host: running Maven in a container of " + MAVEN_IMAGE)
+        code, output = _resolve_in_container(context)
+        how = f"mvn in a {MAVEN_IMAGE} container"
+    for text in output.splitlines():
         log.line(text)
     jars = sorted((context / "libs").glob("*.jar"))
-    if proc.returncode != 0 or not any(j.name.startswith("kafka_2.13-") for j in jars):
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+    if code != 0 or not any(j.name.startswith("kafka_2.13-") for j in jars):
+        tail = "\n".join(output.splitlines()[-15:])
         raise JarResolutionError(
-            f"`{' '.join(cmd)}` exited {proc.returncode} and left {len(jars)} jars (expected "
+            f"{how} exited {code} and left {len(jars)} jars (expected "
             f"kafka_2.13-{KAFKA_VERSION}.jar among them). Check that Maven Central is "
             f"reachable (or ~/.m2 holds the jars). Last output:\n{tail}"
         )
     log.line(f"resolved {len(jars)} jars into {context / 'libs'}")
+
+
+def _mvn_args(pom: str, out: str) -> list[str]:
+    return ["-B", "-q", "-f", pom, "dependency:copy-dependencies", f"-DoutputDirectory={out}"]
+
+
+def _resolve_in_container(context: Path) -> tuple[int, str]:
+    """Run Maven in a throwaway container; returns (exit code, output)."""
+    import docker
+
+    m2 = Path.home() / ".m2"
+    m2.mkdir(exist_ok=True)
+    script = (
+        "set -e; apt-get update -qq >/dev/null; "
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+        "maven >/dev/null; cd /ctx; mvn " + " ".join(_mvn_args("pom.xml", "libs")) + "; "
+        f"chown -R {os.getuid()}:{os.getgid()} /ctx/libs"
+    )
+    client = docker.from_env()
+    container = client.containers.run(
+        MAVEN_IMAGE,
+        ["sh", "-c", script],
+        volumes={
+            str(context.resolve()): {"bind": "/ctx", "mode": "rw"},
+            str(m2.resolve()): {"bind": "/root/.m2", "mode": "rw"},
+        },
+        labels=BUILD_LABEL,
+        detach=True,
+    )
+    try:
+        code = int(container.wait()["StatusCode"])
+        output = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+    return code, output

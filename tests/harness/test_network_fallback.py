@@ -49,7 +49,7 @@ def test_exhausted_defaults_fall_back_to_an_explicit_small_subnet() -> None:
     cluster = DockerCluster.__new__(DockerCluster)
     cluster._docker = _Client(nets)  # type: ignore[assignment]
     cluster._prefix = "fm-test"
-    cluster._plan = type("P", (), {"run_id": "test"})()  # type: ignore[assignment]
+    cluster._plan = type("P", (), {"run_id": "test"})()
     cluster._create_network("n1")
     (made,) = nets.created
     pool = made["ipam"]["Config"][0]["Subnet"]
