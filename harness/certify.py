@@ -38,22 +38,35 @@ Semantics a release manager relies on:
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from harness.config import ConfigError, TestConfig, build_config, load_config_file
+from harness.config import TestConfig
 from harness.history import NEMESIS, HistoryError, OpType, iter_history
 from harness.protocols import Verdict, merge_verdicts
+from harness.suite import BUILTIN_SUITES, Scenario, Suite, SuiteError, expand, load_suite
 
-BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test")
+__all__ = [
+    "BUILTIN_SUITES",
+    "DetectionRow",
+    "Scenario",
+    "ScenarioResult",
+    "Suite",
+    "SuiteError",
+    "detection_table",
+    "expand",
+    "load_suite",
+    "run_suite",
+    "suite_verdict",
+    "write_outputs",
+]
+
 LIVENESS_GAP_S: Final = 20.0
 """A load stretch longer than this (or 2 nemesis intervals) without any ok op is a
 liveness problem."""
@@ -69,32 +82,6 @@ SAFETY: Final = (
     "poll-skip",
     "nonmonotonic-send",
 )
-
-
-class SuiteError(ValueError):
-    """A suite file or name that cannot run; says what was expected."""
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """One cell of the matrix: a full run configuration plus what is expected of it."""
-
-    name: str
-    system_label: str
-    faults: tuple[str, ...]
-    seed: int
-    config: TestConfig
-    expect: Verdict = Verdict.VALID
-    bug: str | None = None
-    """The known bug this configuration carries (self-test), None for a safe one."""
-
-
-@dataclass(frozen=True, slots=True)
-class Suite:
-    name: str
-    scenarios: tuple[Scenario, ...]
-    description: str = ""
-    budget_minutes: float | None = None
 
 
 @dataclass(slots=True)
@@ -149,157 +136,6 @@ class ScenarioResult:
             "command": s.config.command(),
             "error": self.error,
         }
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-def load_suite(
-    name_or_path: str,
-    known_nemeses: set[str],
-    known_systems: set[str],
-    known_workloads: set[str],
-    overrides: Mapping[str, Any] | None = None,
-) -> Suite:
-    """A built-in suite by name, or a suite file; every scenario validated (SuiteError)."""
-    raw = _suite_source(name_or_path)
-    return expand(raw, known_nemeses, known_systems, known_workloads, overrides or {})
-
-
-def _suite_source(name_or_path: str) -> dict[str, Any]:
-    if name_or_path in BUILTIN_SUITES:
-        text = resources.files("harness.suites").joinpath(f"{name_or_path}.yaml").read_text()
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise SuiteError(
-                f"suite {name_or_path!r}: expected one of the built-in suites "
-                f"({', '.join(BUILTIN_SUITES)}) or a suite file, but there is no such file"
-            )
-        try:
-            data = load_config_file(path)
-        except ConfigError as e:
-            raise SuiteError(f"suite file {path}: {e}") from None
-    if not isinstance(data, dict):
-        raise SuiteError(f"suite {name_or_path!r}: expected a mapping at the top level")
-    return data
-
-
-_SUITE_KEYS: Final = frozenset(
-    {"name", "description", "budget_minutes", "defaults", "systems", "faults", "workloads",
-     "seeds", "repeats", "seed"}
-)  # fmt: skip
-
-
-def expand(
-    raw: Mapping[str, Any],
-    known_nemeses: set[str],
-    known_systems: set[str],
-    known_workloads: set[str],
-    overrides: Mapping[str, Any],
-) -> Suite:
-    """The matrix as scenarios, each a validated `TestConfig` (all problems at once)."""
-    unknown = sorted(set(raw) - _SUITE_KEYS)
-    if unknown:
-        raise SuiteError(f"suite: unknown keys {unknown}; expected some of {sorted(_SUITE_KEYS)}")
-    name = str(raw.get("name") or "suite")
-    defaults = _mapping(raw.get("defaults", {}), "defaults")
-    systems = _list(raw.get("systems") or [{"label": "default", "config": {}}], "systems")
-    faults = _list(raw.get("faults") or [[]], "faults")
-    workloads = _list(raw.get("workloads") or [{}], "workloads")
-    seeds = _seeds(raw)
-    problems: list[str] = []
-    scenarios: list[Scenario] = []
-    cells = [
-        (sys_map, fault_set, workload, seed)
-        for sys_map in (_mapping(s, "systems[]") for s in systems)
-        for fault_set, workload, seed in itertools.product(
-            _list(sys_map.get("faults", faults), "systems[].faults"), workloads, seeds
-        )
-    ]
-    for sys_map, fault_set, workload, seed in cells:
-        label = str(
-            sys_map.get("label")
-            or _mapping(sys_map.get("config", {}), "config").get("system", "system")
-        )
-        fault_names = _fault_list(fault_set)
-        cell = "+".join(fault_names) or "no-faults"
-        scenario_name = f"{label}/{cell}/seed-{seed}"
-        merged: dict[str, Any] = {**defaults}
-        for part in (_mapping(sys_map.get("config", {}), "systems[].config"),
-                     _mapping(workload, "workloads[]")):  # fmt: skip
-            merged = _merge(merged, part)
-        merged = _merge(merged, dict(overrides))
-        merged["nemesis"] = ",".join(fault_names)
-        merged["seed"] = seed
-        merged["name"] = _run_name(f"certify-{name}-{label}-{cell}")
-        try:
-            config = build_config(merged, known_nemeses, known_systems, known_workloads)
-        except ConfigError as e:
-            problems.extend(f"{scenario_name}: {p}" for p in e.problems)
-            continue
-        expect = Verdict(str(sys_map.get("expect", "valid")))
-        scenarios.append(
-            Scenario(
-                scenario_name, label, tuple(fault_names), seed, config, expect, sys_map.get("bug")
-            )
-        )
-    if problems:
-        raise SuiteError("suite scenarios that cannot run:\n  - " + "\n  - ".join(problems))
-    budget = raw.get("budget_minutes")
-    return Suite(name, tuple(scenarios), str(raw.get("description", "")),
-                 float(budget) if budget is not None else None)  # fmt: skip
-
-
-def _run_name(text: str) -> str:
-    """A store-safe test name: letters, digits, '-' and '_' (``+`` between faults → ``_``)."""
-    return "".join(c if c.isalnum() or c in "-_" else ("_" if c == "+" else "-") for c in text)
-
-
-def _merge(base: dict[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in more.items():
-        if k in ("settings", "env") and isinstance(v, Mapping):
-            out[k] = {**_mapping(out.get(k, {}), k), **v}
-        else:
-            out[k] = v
-    return out
-
-
-def _seeds(raw: Mapping[str, Any]) -> list[int]:
-    if "seeds" in raw:
-        seeds = _list(raw["seeds"], "seeds")
-        if not all(type(s) is int for s in seeds):
-            raise SuiteError(f"suite: seeds must be integers, got {seeds!r}")
-        return [int(s) for s in seeds]
-    repeats = raw.get("repeats", 1)
-    if type(repeats) is not int or repeats < 1:
-        raise SuiteError(f"suite: repeats must be a positive integer, got {repeats!r}")
-    base = raw.get("seed", 1)
-    if type(base) is not int:
-        raise SuiteError(f"suite: seed must be an integer, got {base!r}")
-    return [base + i for i in range(repeats)]
-
-
-def _fault_list(entry: Any) -> list[str]:
-    if isinstance(entry, str):
-        return [f.strip() for f in entry.split(",") if f.strip()]
-    return [str(f) for f in _list(entry, "faults[]")]
-
-
-def _mapping(v: Any, what: str) -> dict[str, Any]:
-    if not isinstance(v, Mapping):
-        raise SuiteError(f"suite: {what} must be a mapping, got {v!r}")
-    return dict(v)
-
-
-def _list(v: Any, what: str) -> list[Any]:
-    if not isinstance(v, list):
-        raise SuiteError(f"suite: {what} must be a list, got {v!r}")
-    return v
 
 
 # ---------------------------------------------------------------------------- running

@@ -172,7 +172,8 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
     when every scenario is as expected, 1 when any is invalid, 2 when any is unknown
     (liveness problems, runs that could not finish)."""
     from faults.registry import FAULT_PACKAGES
-    from harness.certify import SuiteError, load_suite, run_suite, suite_verdict
+    from harness.certify import run_suite, suite_verdict
+    from harness.suite import SuiteError, load_suite
     from harness.systems import SYSTEMS
     from workloads import WORKLOADS
 

@@ -10,18 +10,11 @@ import orjson
 import pytest
 
 from faults.registry import FAULT_PACKAGES
-from harness.certify import (
-    BUILTIN_SUITES,
-    SuiteError,
-    detection_table,
-    expand,
-    load_suite,
-    run_suite,
-    suite_verdict,
-)
+from harness.certify import detection_table, run_suite, suite_verdict
 from harness.config import TestConfig
 from harness.history import HistoryWriter, OpType
 from harness.protocols import Verdict
+from harness.suite import BUILTIN_SUITES, SuiteError, expand, load_suite
 from harness.systems import SYSTEMS
 from workloads import WORKLOADS
 
