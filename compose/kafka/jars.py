@@ -28,6 +28,8 @@ MAVEN_IMAGE: Final = "debian:bookworm-slim"
 """The base image the container fallback installs Maven into (built or pulled as
 ``base`` before the Kafka image)."""
 
+HOST_TRUST_STORE: Final = "/etc/ssl/certs/java/cacerts"
+
 BUILD_LABEL: Final = {"floodmark.run": "image-build-kafka-jars"}
 
 
@@ -81,19 +83,27 @@ def _resolve_in_container(context: Path) -> tuple[int, str]:
     m2 = Path.home() / ".m2"
     m2.mkdir(exist_ok=True)
     script = (
-        "set -e; apt-get update -qq >/dev/null; "
+        "set -e; mkdir -p /usr/share/man/man1; apt-get update -qq >/dev/null; "
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
         "maven >/dev/null; cd /ctx; mvn " + " ".join(_mvn_args("pom.xml", "libs")) + "; "
         f"chown -R {os.getuid()}:{os.getgid()} /ctx/libs"
     )
+    volumes = {
+        str(context.resolve()): {"bind": "/ctx", "mode": "rw"},
+        str(m2.resolve()): {"bind": "/root/.m2", "mode": "rw"},
+    }
+    env = {}
+    if Path(HOST_TRUST_STORE).is_file():
+        # Trust what the host's Java trusts (a CI network that re-signs TLS has its CA
+        # there): mounted aside, named to Maven's JVM as its trust store.
+        volumes[HOST_TRUST_STORE] = {"bind": "/run/host-cacerts", "mode": "ro"}
+        env["MAVEN_OPTS"] = "-Djavax.net.ssl.trustStore=/run/host-cacerts"
     client = docker.from_env()
     container = client.containers.run(
         MAVEN_IMAGE,
         ["sh", "-c", script],
-        volumes={
-            str(context.resolve()): {"bind": "/ctx", "mode": "rw"},
-            str(m2.resolve()): {"bind": "/root/.m2", "mode": "rw"},
-        },
+        volumes=volumes,
+        environment=env,
         labels=BUILD_LABEL,
         detach=True,
     )
