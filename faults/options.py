@@ -5,6 +5,7 @@ known bug can be aimed at (e.g. kill only leaders, isolate only a key's leader):
 
     nemesis_options:
       partition_shapes: [leader, one]     # partition: shapes drawn from these
+                                          # (leader-peers only when named here)
       partition_modes: [blackhole]        # partition: blackhole and/or refuse
       kill_targets: [leader, all]         # kill: one, leader, minority, majority, all, controller
       pause_targets: [leader]             # pause: as kill
@@ -37,7 +38,7 @@ class NemesisOption:
 NEMESIS_OPTIONS: Final[dict[str, NemesisOption]] = {
     "partition_shapes": NemesisOption(
         "partition",
-        ("one", "majority", "ring", "bridge", "one-way", "clients", "leader"),
+        ("one", "majority", "ring", "bridge", "one-way", "clients", "leader", "leader-peers"),
         "partition shapes to draw from",
     ),
     "partition_modes": NemesisOption(

@@ -120,11 +120,14 @@ class PartitionFault:
         if not isinstance(value, dict) or value.get("mode") not in MODES:
             raise FaultError(f"start-partition expects {{'shape', 'mode', 'cut'}}, got {value!r}")
         mode = str(value["mode"])
-        if value.get("shape") == "leader":
+        if value.get("shape") in ("leader", "leader-peers"):
             leader = cluster.leader(int(value["key"]))
             if leader is None:
                 raise NoTarget(f"key {value['key']} has no leader to isolate right now")
-            cut = shapes.isolate(leader, all_nodes(cluster), "leader")
+            if value["shape"] == "leader":
+                cut = shapes.isolate(leader, all_nodes(cluster), "leader")
+            else:
+                cut = shapes.from_peers(leader, cluster.plan.brokers)
             spec: dict[str, JSON] = {**value, **cut.to_json(), "leader": leader}
             links = set(cut.links)
         else:
@@ -306,8 +309,8 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
     def start(rng: Any) -> JSON:
         shape = rng.choice(usable)
         mode = rng.choice(list(modes))
-        if shape == "leader":
-            return {"shape": "leader", "key": rng.randrange(max(ctx.keys, 1)), "mode": mode}
+        if shape in ("leader", "leader-peers"):
+            return {"shape": shape, "key": rng.randrange(max(ctx.keys, 1)), "mode": mode}
         pool = list(ctx.brokers) if shape == "clients" else members
         return {**shapes.SHAPES[shape](pool, rng).to_json(), "mode": mode}
 

@@ -8,15 +8,19 @@ pseudo-node `CLIENT`, reached only by the ``clients`` shape.
 
 Shapes (Jepsen's names where they exist):
 
-=============  =====================================================================
-``one``        isolate one node from every other member
-``majority``   split the members into random halves (the larger half keeps a majority)
-``ring``       every node sees a majority but no two see the same one (needs ≥ 4)
-``bridge``     two halves that only one node (the bridge) can talk to both of
-``leader``     isolate the node leading a key (resolved when the fault runs: `isolate`)
-``one-way``    one node's bytes stop reaching one other node (the reverse still works)
-``clients``    the clients are cut from a random non-empty strict subset of brokers
-=============  =====================================================================
+================  =====================================================================
+``one``           isolate one node from every other member
+``majority``      split the members into random halves (the larger half keeps a majority)
+``ring``          every node sees a majority but no two see the same one (needs ≥ 4)
+``bridge``        two halves that only one node (the bridge) can talk to both of
+``leader``        isolate the node leading a key (resolved when the fault runs: `isolate`)
+``leader-peers``  cut the node leading a key from the other brokers only; it keeps the
+                  controller and the clients (resolved when it runs: `from_peers`). Only
+                  on request (``partition_shapes``), never drawn by default: it aims at
+                  one known scenario (an ISR shrunk to the leader alone keeps acking)
+``one-way``       one node's bytes stop reaching one other node (the reverse still works)
+``clients``       the clients are cut from a random non-empty strict subset of brokers
+================  =====================================================================
 
 Example: ``majority(["n1", "n2", "n3"], random.Random(1))`` might give groups
 ``[["n1", "n3"], ["n2"]]`` and cut ``{("n1","n2"), ("n2","n1"), ("n3","n2"), ("n2","n3")}``.
@@ -61,6 +65,12 @@ def between(side_a: Sequence[str], side_b: Sequence[str]) -> frozenset[Link]:
 def isolate(node: str, members: Sequence[str], shape: str = "one") -> Cut:
     others = tuple(m for m in members if m != node)
     return Cut(shape, ((node,), others), between([node], others))
+
+
+def from_peers(node: str, brokers: Sequence[str], shape: str = "leader-peers") -> Cut:
+    """Cut ``node`` from the other brokers (both directions); other links stay."""
+    peers = tuple(b for b in brokers if b != node)
+    return Cut(shape, ((node,), peers), between([node], peers))
 
 
 def one(members: Sequence[str], rng: random.Random) -> Cut:
@@ -129,6 +139,10 @@ SHAPES: Final[dict[str, Shape]] = {
 """Shapes decided entirely at schedule time. ``leader`` is decided when it runs."""
 
 ALL_SHAPES: Final = (*SHAPES, "leader")
+"""What a partition draws from when the run does not restrict ``partition_shapes``."""
+
+TARGETED_SHAPES: Final = ("leader-peers",)
+"""Shapes only drawn when asked for by name (they would change every seed's schedule)."""
 
 MIN_MEMBERS: Final = {"ring": 4, "bridge": 3, "one-way": 2, "majority": 2, "one": 2}
 
@@ -139,4 +153,6 @@ def applicable(shape: str, members: int, brokers: int) -> bool:
         return brokers >= 2
     if shape == "leader":
         return members >= 2
+    if shape == "leader-peers":
+        return brokers >= 2
     return members >= MIN_MEMBERS.get(shape, 2)

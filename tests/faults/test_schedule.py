@@ -84,3 +84,13 @@ def test_node_env_for_layers() -> None:
         "FLOODMARK_LAZYFS": "1",
         "FLOODMARK_FAKETIME": "1",
     }
+
+
+def test_leader_peers_is_drawn_only_when_asked_for() -> None:
+    default = FAULT_PACKAGES["partition"].generator(ctx(3))
+    assert all(op.value.get("shape") != "leader-peers" for op in default)
+    c = ctx(3)
+    c.options["partition_shapes"] = ["leader-peers"]
+    starts = [op for op in FAULT_PACKAGES["partition"].generator(c) if op.f.startswith("start")]
+    assert starts and all(op.value["shape"] == "leader-peers" for op in starts)
+    assert all(0 <= op.value["key"] < 4 for op in starts)

@@ -83,3 +83,13 @@ def test_applicable_sizes() -> None:
     assert shapes.applicable("ring", 4, 3)
     assert not shapes.applicable("clients", 1, 1)
     assert shapes.applicable("leader", 3, 3)
+
+
+def test_leader_peers_cuts_only_broker_links_of_that_node() -> None:
+    cut = shapes.from_peers("n2", ["n1", "n2", "n3"])
+    assert cut.shape == "leader-peers" and cut.groups == (("n2",), ("n1", "n3"))
+    assert cut.links == {("n2", "n1"), ("n1", "n2"), ("n2", "n3"), ("n3", "n2")}
+    assert not any("controller" in link or CLIENT in link for link in cut.links)
+    assert shapes.applicable("leader-peers", 2, 2)
+    assert not shapes.applicable("leader-peers", 2, 1)
+    assert "leader-peers" not in shapes.ALL_SHAPES  # never drawn unless asked for

@@ -143,10 +143,10 @@ def test_schedules_draw_only_the_allowed_targets_and_shapes() -> None:
 def test_option_tables_match_the_packages() -> None:
     from faults.common import TARGETS
     from faults.network.partition import MODES
-    from faults.network.shapes import ALL_SHAPES
+    from faults.network.shapes import ALL_SHAPES, TARGETED_SHAPES
     from faults.options import NEMESIS_OPTIONS, TARGET_KINDS
 
     assert TARGET_KINDS == TARGETS
-    assert set(NEMESIS_OPTIONS["partition_shapes"].choices) == set(ALL_SHAPES)
+    assert set(NEMESIS_OPTIONS["partition_shapes"].choices) == {*ALL_SHAPES, *TARGETED_SHAPES}
     assert NEMESIS_OPTIONS["partition_modes"].choices == MODES
     assert {o.package for o in NEMESIS_OPTIONS.values()} <= set(FAULT_PACKAGES)
