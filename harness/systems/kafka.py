@@ -96,6 +96,9 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
     "unclean": {
         "min.insync.replicas": 1,
         "unclean.leader.election.enable": True,
+        # KRaft elects unclean leaders from a periodic controller task (default every
+        # 5 minutes, longer than most runs); check every second instead.
+        "unclean.leader.election.interval.ms": 1000,
     },
     "fsync": {
         "min.insync.replicas": 2,
@@ -106,7 +109,8 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
 """Named configurations under test. ``safe``: RF=3, ``min.insync.replicas=2``, no unclean
 election, Kafka's default of never fsyncing (durability by replication). ``unclean``:
 ``min.insync.replicas=1`` with unclean election (loses acked writes by design).
-``fsync``: ``safe`` plus an fsync per message (survives power loss of every node)."""
+``fsync``: ``safe`` plus an fsync per message (survives power loss of every node).
+Keys with a dot that the template does not name go to every node's server.properties."""
 
 DEFAULT_SETTINGS: Final[dict[str, Any]] = {
     "log.flush.interval.messages": None,
