@@ -45,6 +45,25 @@ What the monitor reports (`replica_states`), per partition and replica:
 
 Replica dumps (`dump_replicas`) read each replica's segment files the same way; the
 harness calls them after recovery, when the checkpoints are current (it waits 2 s).
+A replica's HW read from disk is capped at its LEO, as Kafka does when it loads a log:
+after a power loss the fsynced checkpoint may name offsets the un-fsynced log lost.
+
+The fault packages on Kafka (every one works; see tests/integration/test_kafka.py):
+
+- ``lose-unfsynced``: the lazyfs FUSE layer is mounted over ``/data`` (Kafka's
+  ``log.dirs=/data/kafka``); the kernel page cache stays on, so Kafka's mmap'd index
+  files work. Kafka fsyncs its checkpoints and the KRaft metadata log but, by default,
+  never its partition segments, so a power loss drops every record written since the
+  broker started (profile ``fsync`` fsyncs each message). start-kafka.sh flushes the
+  layer once after formatting the storage (provisioning, before the node serves).
+- ``slow-disk``: the blkio throttle is set on the device of the ``/data`` volume.
+- ``clock``: libfaketime under the JVM, with monotonic time left real
+  (``FAKETIME_DONT_FAKE_MONOTONIC=1``) and libfaketime's "monotonic fix" off
+  (``FAKETIME_FORCE_MONOTONIC_FIX=0``, faults/agent/entrypoint.sh): with it on, Java's
+  timed waits return early and spin, and a broker needs minutes to start.
+- ``pause`` of a node whose writes wait on a slow-disk throttle can be impossible (the
+  cgroup v1 freezer cannot freeze a task in uninterruptible sleep); the fault then says
+  it skipped that node.
 """
 
 from __future__ import annotations
