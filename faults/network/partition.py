@@ -217,6 +217,22 @@ class PartitionFault:
         out: dict[str, JSON] = {}
         for part in run_parallel([partial(from_source, s, ps) for s, ps in by_src.items()]):
             out.update(part)
+        if mode == "blackhole":
+            # Likewise a destination whose container runs but whose process does not
+            # listen yet (a restarted JVM still booting): Toxiproxy closes at once, which
+            # looks answered. Checked after the probe, only for the answered ones.
+            answered = [
+                cluster.plan.proxy(name)
+                for name, r in out.items()
+                if isinstance(r, dict) and r.get("outcome") == "answered"
+            ]
+            listens = run_parallel([partial(_listening, cluster, p) for p in answered])
+            for p, listening in zip(answered, listens, strict=True):
+                if not listening:
+                    out[p.name] = {
+                        "outcome": "skipped",
+                        "detail": f"nothing listens on {p.upstream} (starting up)",
+                    }
         # A source that is down sends nothing anyway: not evidence against the cut.
         return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
 
@@ -287,6 +303,24 @@ class PartitionFault:
 
     def teardown(self) -> None:
         self.cluster = None
+
+
+def _listening(cluster: Cluster, p: ProxyPlan) -> bool:
+    """Does a process in the destination node listen on the proxy's upstream port?
+    (read from the node's /proc/net/tcp{,6}: state 0A is LISTEN). True when unsure."""
+    port = int(p.upstream.rpartition(":")[2])
+    try:
+        code, out = cluster.container(p.dst).exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+    except APIError:
+        return True
+    if code != 0 or not isinstance(out, bytes):
+        return True
+    for line in out.decode("ascii", "replace").splitlines()[1:]:
+        fields = line.split()
+        listen = len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]
+        if listen and int(fields[1].rpartition(":")[2], 16) == port:
+            return True
+    return False
 
 
 def _running(cluster: Cluster, node: str) -> bool:
