@@ -263,7 +263,10 @@ class DockerCluster:
         self._toxiproxy = Toxiproxy(host_port(TOXIPROXY_API_PORT), timeout=3.0, retry_for=20.0)
         version = self._toxiproxy.version()  # retried until the API answers (bounded)
         log.info("toxiproxy %s at %s", version, self._toxiproxy.address)
-        self._toxiproxy.retry_for = 10.0
+        # 30 s, not less: Toxiproxy dials a proxy's upstream inside its accept loop, and
+        # a disable (PATCH) waits for that loop; a dial towards a node killed a moment
+        # ago can take several seconds per queued connection.
+        self._toxiproxy.retry_for = 30.0
 
     def _toxiproxy_ips(self) -> dict[str, str]:
         c = self._containers[TOXIPROXY]
