@@ -8,10 +8,11 @@ then asserts on the run's ``results.json``:
   on restart each replica truncates to its own checkpointed HW, and a follower's HW lags
   the leader's by a fetch round, so the new leader lacks acknowledged records
   (``lost-write``, ``replica-divergence`` or ``inconsistent-offsets``);
-- ``unclean.leader.election.enable=true``: a key's leader is cut off (the controller
-  elects a follower, which acknowledges writes the old leader never gets), then kills
-  take the ISR down while the cut-off old leader is the only live replica, and the
-  unclean election makes it the leader: ``lost-write``;
+- ``unclean.leader.election.enable=true`` (with ``min.insync.replicas=1`` and 1 s
+  session and lag timeouts): freezing two brokers isolates the third, which the
+  controller leaves as the only ISR member and which keeps acking alone; killing it
+  then lets a thawed follower, which lacks those records, be elected (unclean):
+  ``lost-write``;
 - ``log.flush.interval.messages=0`` with power-loss crashes (``lose-unfsynced``) of every
   node: acknowledged records only ever lived in page caches: ``lost-write``;
 - the safe profile (``kafka-0.11``, unclean election off, ``min.insync.replicas=2``) is
@@ -117,13 +118,15 @@ def test_unclean_election_with_leader_isolation_and_kills_loses_acked_writes(
     cfg = config(
         tmp_path,
         name="real-unclean",
-        settings={**SAFE, "min.insync.replicas": 1, "unclean.leader.election.enable": True},
-        nemesis="partition,kill",
-        nemesis_options={
-            "partition_shapes": ["leader"],
-            "partition_modes": ["refuse"],
-            "kill_targets": ["all"],
+        settings={
+            **SAFE,
+            "min.insync.replicas": 1,
+            "unclean.leader.election.enable": True,
+            "broker.session.timeout.ms": 1000,
+            "replica.lag.time.max.ms": 1000,
         },
+        nemesis="pause,kill",
+        nemesis_options={"pause_targets": ["majority"], "kill_targets": ["leader"]},
         nemesis_interval=5,
         time_limit=30,
         seed=1,
