@@ -241,6 +241,10 @@ class DockerCluster:
             # dials upstreams inside its accept loop, so a killed node would stall its
             # proxies' accept loops and every disable (PATCH) behind them: fail fast.
             dns_opt=["timeout:1", "attempts:1"],
+            # Likewise a TCP connect towards a node killed a moment ago: its address no
+            # longer answers and the kernel retries the SYN for up to 2 minutes; one retry
+            # (3 s) keeps Toxiproxy's accept loop, and the disables behind it, moving.
+            sysctls={"net.ipv4.tcp_syn_retries": "1"},
             detach=True,
         )
         self._containers[TOXIPROXY] = c
