@@ -26,13 +26,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Final
 
+from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.history import JSON
 from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from ..common import FaultError, NoTarget, all_nodes, exec_json, skips_missing_targets, verified
-from ..process import lazyfs_on
+from ..process import lazyfs_on, state
 from ..schedule import cycle, heal
 
 MIN_SLOWDOWN: Final = 10.0
@@ -145,13 +146,25 @@ class SlowDiskFault:
         node = str(value["node"])
         bps, iops = int(value.get("write_bps", 0)), int(value.get("write_iops", 0))
         c = cluster.container(node)
+        if state(c) == "paused":
+            # The fsync probes run inside the node (docker exec), which a frozen
+            # container refuses; throttling it unverified would taint the run.
+            raise NoTarget(f"{node} is paused; its disk slowdown could not be measured now")
         throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(node).data_dir))
         probe_dir = self._probe_dir(cluster, node)
-        before = fsync_probe(c, probe_dir, self.probe_writes)
-        throttle.write("blkio.throttle.write_bps_device", bps)
-        throttle.write("blkio.throttle.write_iops_device", iops)
-        self.active[node] = throttle
-        after = fsync_probe(c, probe_dir, self.probe_writes)
+        try:
+            before = fsync_probe(c, probe_dir, self.probe_writes)
+            throttle.write("blkio.throttle.write_bps_device", bps)
+            throttle.write("blkio.throttle.write_iops_device", iops)
+            self.active[node] = throttle
+            after = fsync_probe(c, probe_dir, self.probe_writes)
+        except APIError as e:
+            if "is paused" not in str(e):
+                raise
+            throttle.write("blkio.throttle.write_bps_device", 0)
+            throttle.write("blkio.throttle.write_iops_device", 0)
+            self.active.pop(node, None)
+            raise NoTarget(f"{node} was paused meanwhile; throttle lifted, not measured") from e
         slowdown = after / max(before, 1e-3)
         return verified(
             slowdown >= MIN_SLOWDOWN,
