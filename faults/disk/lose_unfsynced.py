@@ -24,6 +24,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Final
 
+from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.history import JSON
@@ -94,7 +95,13 @@ class LoseUnfsyncedFault:
                 "bytes": sum(int(d["bytes"]) for d in dropped.values()),
                 "paths": dict(list(dropped.items())[:MAX_PATHS]),
             }
-            c.kill(signal="SIGKILL")
+            try:
+                c.kill(signal="SIGKILL")
+            except APIError as e:
+                # The node may die by itself first: every file operation now fails with
+                # EIO, and e.g. a booting Kafka exits on it. It is down all the same.
+                if "is not running" not in str(e):
+                    raise
             wait_until(partial(_stopped, c), 30.0, f"{n} to stop after SIGKILL")
             killed.append(n)
             if n not in self.down:
