@@ -134,7 +134,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     runs = item.stash.get(_RUNS_KEY, None)
-    if runs is not None and runs.done and call.when == "teardown":
+    if runs is not None and runs.done and call.when in ("call", "teardown"):
         lines = [f"{r.run_dir} — {r.summary()}" for r, _e in runs.done]
         report.sections.append(("floodmark runs", "\n".join(lines)))
     return report

@@ -49,7 +49,7 @@ def test_pytest_examples_runs_the_chaos_test_through_the_plugin(tmp_path: Path) 
     assert proc.returncode == 0, f"pytest examples/ exited {proc.returncode}:\n{out[-4000:]}"
     assert re.search(r"\b1 passed\b", out), out[-2000:]
 
-    run_dirs = sorted(p.parent for p in store.glob("*/*/results.json"))
+    run_dirs = sorted({p.parent.resolve() for p in store.glob("*/*/results.json")})
     assert len(run_dirs) == 1, f"expected one run in {store}, got {run_dirs}"
     run_dir = run_dirs[0]
     assert str(run_dir) in out, f"run directory {run_dir} not in the report output:\n{out[-3000:]}"
