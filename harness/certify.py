@@ -59,6 +59,7 @@ __all__ = [
     "ScenarioResult",
     "Suite",
     "SuiteError",
+    "SuiteInterrupted",
     "detection_table",
     "expand",
     "load_suite",
@@ -144,6 +145,16 @@ Runner = Callable[[TestConfig], int]
 """Runs one scenario (normally `harness.run.run`) and returns its exit code."""
 
 
+class SuiteInterrupted(Exception):
+    """SIGINT/SIGTERM stopped a scenario's run (it tore itself down): the suite stops too,
+    with what ran so far written out."""
+
+    def __init__(self, exit_code: int, out: Path) -> None:
+        super().__init__(f"suite interrupted (exit {exit_code}); partial results in {out}")
+        self.exit_code = exit_code
+        self.out = out
+
+
 def run_suite(
     suite: Suite,
     store: Path,
@@ -151,20 +162,25 @@ def run_suite(
     progress: Callable[[str], None] = lambda _m: None,
 ) -> tuple[Path, list[ScenarioResult]]:
     """Every scenario in turn; the suite's files written after each one (a crash mid-suite
-    still leaves a readable summary of what ran)."""
+    still leaves a readable summary of what ran). A run ended by a signal (exit code
+    128+N) stops the suite: `SuiteInterrupted`."""
     out = store / "certify" / suite.name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     results: list[ScenarioResult] = []
     for i, sc in enumerate(suite.scenarios, start=1):
         progress(f"[{i}/{len(suite.scenarios)}] {sc.name}")
         config = sc.config
+        before = _latest_run(Path(config.store), config.name)
         t0 = time.monotonic()
         code = runner(config)
         duration = time.monotonic() - t0
-        run_dir = _latest_run(Path(config.store), config.name)
+        after = _latest_run(Path(config.store), config.name)
+        run_dir = after if after != before else None  # None: the run never opened its dir
         results.append(scenario_result(sc, run_dir, code, duration))
         write_outputs(out, suite, results)
         progress(f"    → {results[-1].verdict.value} ({results[-1].outcome.value})")
+        if code >= 128:
+            raise SuiteInterrupted(code, out)
     return out, results
 
 

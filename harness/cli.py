@@ -172,7 +172,7 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
     when every scenario is as expected, 1 when any is invalid, 2 when any is unknown
     (liveness problems, runs that could not finish)."""
     from faults.registry import FAULT_PACKAGES
-    from harness.certify import run_suite, suite_verdict
+    from harness.certify import SuiteInterrupted, run_suite, suite_verdict
     from harness.suite import SuiteError, load_suite
     from harness.systems import SYSTEMS
     from workloads import WORKLOADS
@@ -193,12 +193,16 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
     from harness.progress import Ui
     from harness.run import run
 
-    out, results = run_suite(
-        loaded,
-        Path(store),
-        lambda config: run(config, Ui(console=_err, quiet=True)),
-        progress=lambda m: _err.print(m),
-    )
+    try:
+        out, results = run_suite(
+            loaded,
+            Path(store),
+            lambda config: run(config, Ui(console=_err, quiet=True)),
+            progress=lambda m: _err.print(m),
+        )
+    except SuiteInterrupted as e:
+        _err.print(f"[red]{e}[/red]")
+        sys.exit(e.exit_code)
     verdict = suite_verdict(results)
     _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / 'certificate.html'}")
     sys.exit(verdict.exit_code)

@@ -215,3 +215,45 @@ def test_short_stall_and_healthy_end_are_not_liveness_problems(tmp_path: Path) -
         suite, tmp_path / "store", FakeRunner({"-safe-": {"valid": True, "stall_s": 15}})
     )
     assert results[0].liveness == [] and suite_verdict(results) == Verdict.VALID
+
+
+def test_an_interrupted_run_stops_the_suite_with_what_ran_written(tmp_path: Path) -> None:
+    from harness.certify import SuiteInterrupted
+
+    suite = _two_system_suite(tmp_path)
+    runner = FakeRunner({"-safe-": {"valid": True}, "-buggy-": {"valid": False}})
+
+    def interrupted(config: TestConfig) -> int:
+        runner(config)
+        return 130 if len(runner.calls) == 2 else 0
+
+    with pytest.raises(SuiteInterrupted) as e:
+        run_suite(suite, tmp_path / "store", interrupted)
+    assert e.value.exit_code == 130 and len(runner.calls) == 2
+    summary = orjson.loads((e.value.out / "summary.json").read_bytes())
+    assert summary["scenarios_run"] == 2 and summary["scenarios_planned"] == 4
+
+
+def test_a_run_that_never_opened_its_directory_is_not_confused_with_an_older_one(
+    tmp_path: Path,
+) -> None:
+    suite = _suite(
+        {
+            "name": "o",
+            "defaults": {"store": str(tmp_path / "store")},
+            "systems": [{"label": "safe", "config": {}}],
+            "faults": [["kill"]],
+            "seeds": [1, 2],
+        }
+    )
+    runner = FakeRunner({"-safe-": {"valid": True}})
+    calls = 0
+
+    def second_fails_early(config: TestConfig) -> int:
+        nonlocal calls
+        calls += 1
+        return runner(config) if calls == 1 else 2
+
+    _, results = run_suite(suite, tmp_path / "store", second_fails_early)
+    assert results[0].run_dir is not None and results[1].run_dir is None
+    assert results[1].outcome == Verdict.UNKNOWN
