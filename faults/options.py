@@ -10,6 +10,7 @@ known bug can be aimed at (e.g. kill only leaders, isolate only a key's leader):
       kill_targets: [leader, all]         # kill: one, leader, minority, majority, all, controller
       pause_targets: [leader]             # pause: as kill
       lose_unfsynced_targets: [all]       # lose-unfsynced: as kill, no controller
+      leader_crash_delay_s: "2"           # leader-crash: seconds isolated before the kill
 
 Each option belongs to one package; `harness.config` rejects an unknown option, an
 unknown value, and an option whose package is not in the run's ``nemesis`` list. The
@@ -33,6 +34,8 @@ class NemesisOption:
     package: str
     choices: tuple[str, ...]
     doc: str
+    seconds: bool = False
+    """A single number of seconds instead of names from ``choices``."""
 
 
 NEMESIS_OPTIONS: Final[dict[str, NemesisOption]] = {
@@ -51,6 +54,9 @@ NEMESIS_OPTIONS: Final[dict[str, NemesisOption]] = {
         tuple(k for k in TARGET_KINDS if k != "controller"),
         "whom a power-loss crash may hit",
     ),
+    "leader_crash_delay_s": NemesisOption(
+        "leader-crash", (), "seconds the leader stays isolated before the kill", seconds=True
+    ),
 }
 """Option name → the package it restricts and its allowed values."""
 
@@ -67,7 +73,11 @@ def check_options(options: dict[str, tuple[str, ...]], nemesis: tuple[str, ...])
             continue
         if not values:
             problems.append(f"nemesis-options: {name} is empty; give at least one of {opt.choices}")
-        bad = [v for v in values if v not in opt.choices]
+        if opt.seconds:
+            problems += _seconds_problems(name, values)
+            bad = []
+        else:
+            bad = [v for v in values if v not in opt.choices]
         if bad:
             problems.append(
                 f"nemesis-options: {name} has unknown value(s) {bad}; "
@@ -79,3 +89,17 @@ def check_options(options: dict[str, tuple[str, ...]], nemesis: tuple[str, ...])
                 f"does not use (nemesis {list(nemesis)}); add it or drop the option"
             )
     return problems
+
+
+def _seconds_problems(name: str, values: tuple[str, ...]) -> list[str]:
+    if len(values) != 1:
+        return [f"nemesis-options: {name} takes one number of seconds, got {list(values)}"]
+    try:
+        seconds = float(values[0])
+    except ValueError:
+        return [
+            f"nemesis-options: {name} must be a number of seconds such as '2', got {values[0]!r}"
+        ]
+    if seconds < 0:
+        return [f"nemesis-options: {name} must not be negative, got {seconds:g}"]
+    return []

@@ -16,7 +16,7 @@ from typing import Final
 
 from harness.protocols import FaultPackage
 
-from . import clock
+from . import clock, leader_crash
 from .disk import lose_unfsynced, slow
 from .network import link, partition
 from .process import KILL, PAUSE
@@ -31,6 +31,7 @@ FAULT_PACKAGES: dict[str, FaultPackage] = {
         slow.SLOW_DISK,
         lose_unfsynced.LOSE_UNFSYNCED,
         clock.CLOCK,
+        leader_crash.LEADER_CRASH,
     )
 }
 

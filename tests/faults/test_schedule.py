@@ -34,7 +34,7 @@ def schedule(seed: int, names: list[str]) -> list[tuple[str, float, str, object]
 
 def test_every_package_is_registered_with_heal_and_colour() -> None:
     assert set(FAULT_PACKAGES) == {
-        "partition", "link", "kill", "pause", "slow-disk", "lose-unfsynced", "clock"
+        "partition", "link", "kill", "pause", "slow-disk", "lose-unfsynced", "clock", "leader-crash"
     }  # fmt: skip
     for name, pkg in FAULT_PACKAGES.items():
         assert pkg.name == name and pkg.colour.startswith("#") and pkg.doc
