@@ -150,7 +150,7 @@ def test_no_flush_with_power_loss_of_every_node_loses_acked_writes(tmp_path: Pat
     assert_caught(run_dir, code, results, {"lost-write"})
 
 
-EVERY_PACKAGE = "partition,link,kill,pause,slow-disk,lose-unfsynced,clock"
+EVERY_PACKAGE = "partition,link,kill,pause,slow-disk,lose-unfsynced,clock,leader-crash"
 
 
 @pytest.mark.parametrize("seed", [101, 102, 103, 104, 105])
