@@ -152,6 +152,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 CLOCK: Final = FaultPackage(
     name="clock",
+    heal_order=40,
     fault=ClockFault,
     generator=_generator,
     final=heal("clock"),

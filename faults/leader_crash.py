@@ -187,6 +187,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 LEADER_CRASH: Final = FaultPackage(
     name="leader-crash",
+    heal_order=30,
     fault=LeaderCrashFault,
     generator=_generator,
     final=heal("leader-crash"),

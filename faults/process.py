@@ -305,6 +305,7 @@ def _pause_generator(ctx: NemesisContext) -> list[FaultOp]:
 
 KILL: Final = FaultPackage(
     name="kill",
+    heal_order=30,
     fault=KillFault,
     generator=_kill_generator,
     final=heal("kill"),
@@ -315,6 +316,7 @@ KILL: Final = FaultPackage(
 
 PAUSE: Final = FaultPackage(
     name="pause",
+    heal_order=10,
     fault=PauseFault,
     generator=_pause_generator,
     final=heal("pause"),

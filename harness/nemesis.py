@@ -138,8 +138,9 @@ class Nemesis(threading.Thread):
             self.join(timeout)
 
     def heal(self) -> None:
-        """Every package's final ops (heal partitions, resume, restart, unthrottle)."""
-        for name, pkg in self.packages.items():
+        """Every package's final ops (resume, heal links, restart, reset clocks, unthrottle),
+        in `FaultPackage.heal_order`."""
+        for name, pkg in sorted(self.packages.items(), key=lambda item: item[1].heal_order):
             if name not in self.faults:
                 continue
             for op in pkg.final(self.contexts[name]):

@@ -222,3 +222,7 @@ class FaultPackage:
     final: Callable[[NemesisContext], Sequence[FaultOp]]
     colour: str
     doc: str = ""
+    heal_order: int = 50
+    """When this package's final ops run at the end, lower first: thaw frozen nodes, then
+    reconnect links, then restart stopped nodes, then reset per-node state (clock,
+    throttles) on nodes that are running again (a reset skips a stopped node)."""

@@ -155,6 +155,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 LOSE_UNFSYNCED: Final = FaultPackage(
     name="lose-unfsynced",
+    heal_order=30,
     fault=LoseUnfsyncedFault,
     generator=_generator,
     final=heal("lose-unfsynced"),

@@ -228,6 +228,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 SLOW_DISK: Final = FaultPackage(
     name="slow-disk",
+    heal_order=40,
     fault=SlowDiskFault,
     generator=_generator,
     final=heal("slow-disk"),

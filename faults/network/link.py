@@ -169,6 +169,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 LINK: Final = FaultPackage(
     name="link",
+    heal_order=20,
     fault=LinkFault,
     generator=_generator,
     final=heal("link"),

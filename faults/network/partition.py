@@ -353,6 +353,7 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
 
 PARTITION: Final = FaultPackage(
     name="partition",
+    heal_order=20,
     fault=PartitionFault,
     generator=_generator,
     final=heal("partition"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from harness.history import JSON, HistoryWriter, read_history
@@ -91,3 +91,41 @@ def test_a_fault_that_raises_is_recorded_unverified(tmp_path: Path) -> None:
     assert op.value == {"requested": "explode", "verified": False,
                         "why": "RuntimeError: could not reach the node"}  # fmt: skip
     assert op.error == "RuntimeError"
+
+
+def test_final_heal_runs_in_heal_order_not_selection_order(tmp_path: Path) -> None:
+    """Thaw before reconnecting, reconnect before restarting, restart before resetting
+    clocks: a clock reset skips a stopped node, so it must come after the restarts."""
+    from dataclasses import replace
+
+    fault = RecordingFault()
+    names = {"clock": 40, "kill": 30, "partition": 20, "pause": 10}
+
+    def final(name: str) -> Callable[[NemesisContext], Sequence[FaultOp]]:
+        return lambda _ctx: [FaultOp(0, f"stop-{name}", "heal")]
+
+    packages = {
+        name: replace(pkg(fault), name=name, heal_order=order, final=final(name))
+        for name, order in names.items()
+    }
+    ctxs = {n: context(1, n, ("n1", "n2"), None, 1, 1.0, 1.0) for n in names}
+    h = HistoryWriter(tmp_path / "h.jsonl")
+    n = Nemesis(packages, ctxs, [], h)
+    n.setup(object())  # type: ignore[arg-type]
+    n.heal()
+    h.close()
+    assert [f for f, _ in fault.calls] == [
+        "stop-pause",
+        "stop-partition",
+        "stop-kill",
+        "stop-clock",
+    ]
+
+
+def test_registered_packages_heal_in_a_safe_order() -> None:
+    from faults.registry import FAULT_PACKAGES as P
+
+    assert P["pause"].heal_order < P["partition"].heal_order == P["link"].heal_order
+    restarts = (P["kill"], P["lose-unfsynced"], P["leader-crash"])
+    assert all(P["partition"].heal_order < r.heal_order < P["clock"].heal_order for r in restarts)
+    assert P["slow-disk"].heal_order > P["kill"].heal_order
