@@ -91,7 +91,8 @@ def test_every_package_then_heal_leaves_nothing_behind(tmp_path: Path) -> None:
             for k, v in (requested or {}).items():
                 assert value.get(k) == v, (op.f, k, value.get(k), v)
         heals = nemesis_ops[len(planned) :]
-        assert [op.f for op in heals] == [f"stop-{n}" for n in names]
+        in_heal_order = sorted(names, key=lambda n: FAULT_PACKAGES[n].heal_order)
+        assert [op.f for op in heals] == [f"stop-{n}" for n in in_heal_order]
         assert all(op.value["verified"] for op in heals), [op.value for op in heals]
 
         # Item 8: nothing remains after the heal.
