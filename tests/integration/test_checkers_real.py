@@ -125,8 +125,11 @@ def test_unclean_election_with_leader_isolation_and_kills_loses_acked_writes(
             "broker.session.timeout.ms": 1000,
             "replica.lag.time.max.ms": 1000,
         },
-        nemesis="pause,kill",
-        nemesis_options={"pause_targets": ["majority"], "kill_targets": ["leader"]},
+        # leader-crash isolates a key's leader from its peers (its ISR shrinks to itself
+        # while it keeps acking) and kills it while still isolated. Independent pause and
+        # kill schedules only sometimes line up in that order (2-3 runs of 5 in the
+        # self-test); leader-crash caught 10 of 10 runs there.
+        nemesis="leader-crash",
         nemesis_interval=5,
         time_limit=30,
         seed=1,
