@@ -36,7 +36,7 @@ TARGET_MIB = 2048.0
 def _phase(phase: str, history: str) -> dict[str, object]:
     """Run one phase in this (child) process and describe it."""
     from checkers import check_history
-    from harness.history import iter_history
+    from harness.contract.history import iter_history
 
     wall, cpu = time.perf_counter(), time.process_time()
     out: dict[str, object] = {"phase": phase}

@@ -26,7 +26,7 @@ are capped (`checkers.core.WITNESS_CAP`), ``count`` is the full count; a witness
 ``offsets``, ``hw``, ``missing_offsets``, ``node``, ``leo``, ``epoch``, ``nodes``,
 ``differing_offsets``.
 
-The anomalies are named in `checkers.glossary`; the checkers are registered by name in
+The anomalies are named in `harness.contract.glossary`; the checkers are registered by name in
 `checkers.registry.CHECKERS`; `checkers.compose` reads the history once and feeds them
 all; `checkers.cli.check_command` is ``floodmark check``.
 """
@@ -41,8 +41,8 @@ from checkers.compose import (
     history_path,
 )
 from checkers.core import Checker, CheckResult, Witness
-from checkers.glossary import Anomaly
 from checkers.registry import CHECKERS
+from harness.contract.glossary import Anomaly
 
 __all__ = [
     "CHECKERS",

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from checkers.compose import CheckInputError, Results, check_history, history_path
-from checkers.glossary import Anomaly
-from harness.history import JSON, HistoryError
-from harness.protocols import Verdict
+from harness.contract.glossary import Anomaly
+from harness.contract.history import JSON, HistoryError
+from harness.contract.verdict import Verdict
 
 _STYLE = {Verdict.VALID: "green", Verdict.INVALID: "bold red", Verdict.UNKNOWN: "yellow"}
 _WORD = {Verdict.VALID: "valid", Verdict.INVALID: "INVALID", Verdict.UNKNOWN: "unknown"}

@@ -1,6 +1,6 @@
 """Composing the checkers: read the history once, feed every checker, merge verdicts.
 
-`check_history` streams ``history.jsonl`` (`harness.history.iter_history`) and hands each
+`check_history` streams ``history.jsonl`` (`harness.contract.history.iter_history`) and hands each
 op to the registered checkers (`checkers.registry.CHECKERS`) that asked for its ``f``,
 together with the ``invoke`` a client completion completes. It is the only place that
 pairs invokes with completions, and it enforces the pairing rule of DESIGN.md §3: a
@@ -28,11 +28,19 @@ from typing import Final
 import orjson
 
 from checkers.core import NEMESIS_OPS, Checker, CheckResult
-from checkers.glossary import Anomaly
 from checkers.registry import CHECKERS
 from checkers.stats import StatsFold
-from harness.history import JSON, NEMESIS, HistoryError, Op, OpType, ReadStats, iter_history
-from harness.protocols import Verdict, merge_verdicts
+from harness.contract.glossary import Anomaly
+from harness.contract.history import (
+    JSON,
+    NEMESIS,
+    HistoryError,
+    Op,
+    OpType,
+    ReadStats,
+    iter_history,
+)
+from harness.contract.verdict import Verdict, merge_verdicts
 
 HISTORY_FILE: Final = "history.jsonl"
 RESULTS_FILE: Final = "results.json"

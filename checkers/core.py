@@ -25,9 +25,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Protocol
 
-from checkers.glossary import Anomaly
-from harness.history import JSON, Op
-from harness.protocols import Verdict
+from harness.contract.glossary import Anomaly
+from harness.contract.history import JSON, Op
+from harness.contract.verdict import Verdict
 
 WITNESS_CAP: Final = 20
 """At most this many witnesses per anomaly are kept (`CheckResult.count` has them all)."""

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from checkers.core import NEMESIS_OPS, CheckResult, Witness, WitnessBook
-from checkers.glossary import Anomaly
-from harness.history import Op
-from harness.protocols import Verdict
+from harness.contract.glossary import Anomaly
+from harness.contract.history import Op
+from harness.contract.verdict import Verdict
 
 
 class FaultsChecker:

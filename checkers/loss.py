@@ -46,9 +46,9 @@ from functools import partial
 from typing import ClassVar
 
 from checkers.core import CheckResult, Witness, WitnessBook
-from checkers.glossary import Anomaly
-from harness.history import F, Op, OpType
-from harness.protocols import Verdict
+from harness.contract.glossary import Anomaly
+from harness.contract.history import F, Op, OpType
+from harness.contract.verdict import Verdict
 
 
 @dataclass(slots=True)

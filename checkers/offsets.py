@@ -32,8 +32,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from checkers.core import CheckResult, Witness, WitnessBook
-from checkers.glossary import Anomaly
-from harness.history import F, Op, OpType
+from harness.contract.glossary import Anomaly
+from harness.contract.history import F, Op, OpType
 
 
 class OffsetsChecker:

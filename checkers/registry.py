@@ -1,7 +1,7 @@
 """The checkers floodmark runs, by name: adding a checker is one module and one line here.
 
 A checker name is the name of the fold; the anomalies it decides (its ``anomalies``)
-are what appear in ``results.json``. Every anomaly of `checkers.glossary.Anomaly` is
+are what appear in ``results.json``. Every anomaly of `harness.contract.glossary.Anomaly` is
 decided by exactly one registered checker (a unit test holds this).
 """
 

@@ -35,8 +35,8 @@ from functools import partial
 from typing import ClassVar
 
 from checkers.core import CheckResult, Witness, WitnessBook
-from checkers.glossary import Anomaly
-from harness.history import F, Op
+from harness.contract.glossary import Anomaly
+from harness.contract.history import F, Op
 
 
 class ReplicaStateChecker:

@@ -24,7 +24,7 @@ from array import array
 from dataclasses import dataclass
 from typing import ClassVar
 
-from harness.history import JSON, F, Op, OpType
+from harness.contract.history import JSON, F, Op, OpType
 
 _WORKLOAD: frozenset[str] = frozenset({F.SEND.value, F.POLL.value})
 

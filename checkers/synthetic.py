@@ -19,7 +19,7 @@ from typing import IO
 
 import orjson
 
-from harness.history import JSON
+from harness.contract.history import JSON
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from harness.history import JSON
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from .common import (
     FaultError,

@@ -28,8 +28,8 @@ from typing import Any, Final, TypeVar, cast
 
 from docker.models.containers import Container
 
-from harness.history import JSON, NEMESIS
-from harness.protocols import Cluster
+from harness.contract.history import JSON, NEMESIS
+from harness.contract.roles import Cluster
 
 AGENT: Final = "/opt/floodmark/agent"
 """Where the node images carry `faults/agent/`."""
@@ -86,7 +86,7 @@ def verified(ok: bool, why: str = "", base: JSON = None, **fields: JSON) -> dict
 
 def unverified_reasons(ops: Iterable[Any]) -> list[str]:
     """The ``why`` of every nemesis op whose value says ``"verified": false`` (ops are
-    `harness.history.Op`); any such op makes a run's verdict ``unknown``."""
+    `harness.contract.history.Op`); any such op makes a run's verdict ``unknown``."""
     reasons = []
     for op in ops:
         value = getattr(op, "value", None)

@@ -38,8 +38,8 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from harness.history import JSON
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from .common import FaultError, NoTarget, all_nodes, skips_missing_targets, verified
 from .network.partition import PartitionFault

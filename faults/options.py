@@ -12,7 +12,7 @@ known bug can be aimed at (e.g. kill only leaders, isolate only a key's leader):
       lose_unfsynced_targets: [all]       # lose-unfsynced: as kill, no controller
       leader_crash_delay_s: "2"           # leader-crash: seconds isolated before the kill
 
-Each option belongs to one package; `harness.config` rejects an unknown option, an
+Each option belongs to one package; `harness.contract.config` rejects an unknown option, an
 unknown value, and an option whose package is not in the run's ``nemesis`` list. The
 generators read ``NemesisContext.options[name]`` (a list of strings); an absent option
 means "every choice the package knows".
@@ -22,6 +22,7 @@ This module is plain data (no Docker imports), so config validation can use it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -61,7 +62,7 @@ NEMESIS_OPTIONS: Final[dict[str, NemesisOption]] = {
 """Option name → the package it restricts and its allowed values."""
 
 
-def check_options(options: dict[str, tuple[str, ...]], nemesis: tuple[str, ...]) -> list[str]:
+def check_options(options: Mapping[str, tuple[str, ...]], nemesis: tuple[str, ...]) -> list[str]:
     """Problems with ``options`` for a run of the ``nemesis`` packages (empty when fine)."""
     problems: list[str] = []
     for name, values in sorted(options.items()):

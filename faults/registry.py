@@ -1,4 +1,4 @@
-"""The fault registry: package name → `harness.protocols.FaultPackage`.
+"""The fault registry: package name → `harness.contract.roles.FaultPackage`.
 
 `floodmark run --nemesis a,b` validates names against this dict before any container
 starts, and the run's nemesis thread executes the chosen packages' seeded schedules.
@@ -6,7 +6,7 @@ Adding a fault is one module plus one line here.
 
 Some packages need a layer inside every node container, switched on by environment
 variables the node image's ``entrypoint.sh`` reads; `node_env` gives the harness the
-variables for a selection (put them in `harness.plan.ClusterSpec.env`).
+variables for a selection (put them in `harness.contract.plan.ClusterSpec.env`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from harness.protocols import FaultPackage
+from harness.contract.roles import FaultPackage
 
 from . import clock, leader_crash
 from .disk import lose_unfsynced, slow

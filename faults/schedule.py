@@ -22,8 +22,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Sequence
 
-from harness.history import JSON
-from harness.protocols import FaultOp, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.roles import FaultOp, NemesisContext
 
 
 def cycle(

@@ -47,10 +47,12 @@ from typing import Any, Final
 
 import orjson
 
-from harness.config import TestConfig
-from harness.history import NEMESIS, HistoryError, OpType, iter_history
-from harness.protocols import Verdict, merge_verdicts
+from harness.contract.config import TestConfig
+from harness.contract.history import NEMESIS, HistoryError, OpType, iter_history
+from harness.contract.verdict import Verdict, merge_verdicts
 from harness.suite import BUILTIN_SUITES, Scenario, Suite, SuiteError, expand, load_suite
+from reports.certificate import render_certificate
+from reports.junit import write_suite_junit
 
 __all__ = [
     "BUILTIN_SUITES",
@@ -356,8 +358,6 @@ def write_outputs(out: Path, suite: Suite, results: Sequence[ScenarioResult]) ->
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    from reports.certificate import render_certificate
-    from reports.junit import write_suite_junit
 
     write_suite_junit(
         out / "junit.xml",

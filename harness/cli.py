@@ -22,19 +22,28 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from harness.config import (
+from checkers.cli import check_command
+from compose.docker_cluster import docker_client, remove_labelled
+from harness.catalogue import CATALOGUE
+from harness.certify import SuiteInterrupted, run_suite, suite_verdict
+from harness.contract.config import (
     ConfigError,
     build_config,
     load_config_file,
     parse_assignments,
     parse_nemesis_options,
 )
+from harness.progress import Ui
+from harness.run import run
+from harness.suite import SuiteError, load_suite
+from reports.cli import report_command, serve_command
 
 _err = Console(stderr=True, highlight=False)
 
@@ -87,8 +96,6 @@ def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
     t0 = time.monotonic() - _process_age()
     _logging()
     config = _config(config_file, options)
-    from harness.progress import Ui
-    from harness.run import run
 
     try:
         code = run(config, Ui(console=_err, quiet=quiet), t0=t0)
@@ -102,9 +109,6 @@ def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
 
 def _config(config_file: str | None, options: dict[str, Any]) -> Any:
     """Defaults < config file < options; every problem reported at once (exit 2)."""
-    from faults.registry import FAULT_PACKAGES
-    from harness.systems import SYSTEMS
-    from workloads import WORKLOADS
 
     try:
         raw: dict[str, Any] = load_config_file(config_file) if config_file else {}
@@ -122,7 +126,7 @@ def _config(config_file: str | None, options: dict[str, Any]) -> Any:
                 raise ConfigError(["nemesis_options: expected a mapping in the config file"])
             raw["nemesis_options"] = {**base_opts, **given_opts}
         raw.update({k: v for k, v in options.items() if v is not None})
-        return build_config(raw, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
+        return build_config(raw, CATALOGUE)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
 
@@ -132,8 +136,6 @@ def _config(config_file: str | None, options: dict[str, Any]) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print results.json on stdout.")
 def check_cmd(path: str, as_json: bool) -> None:
     """Check a run directory or a history.jsonl offline; writes results.json."""
-    from checkers.cli import check_command
-
     sys.exit(check_command(path, as_json))
 
 
@@ -141,8 +143,6 @@ def check_cmd(path: str, as_json: bool) -> None:
 @click.argument("path", type=click.Path())
 def report_cmd(path: str) -> None:
     """Re-render report.html and junit.xml of a run directory (or a lone history.jsonl)."""
-    from reports.cli import report_command
-
     sys.exit(report_command(path))
 
 
@@ -151,8 +151,6 @@ def report_cmd(path: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 def serve_cmd(store: str, port: int) -> None:
     """Serve the store (index, reports, logs) on 127.0.0.1 only."""
-    from reports.cli import serve_command
-
     sys.exit(serve_command(store, port))
 
 
@@ -173,27 +171,18 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
     Writes certificate.html, summary.json and junit.xml under store/certify/; exits 0
     when every scenario is as expected, 1 when any is invalid, 2 when any is unknown
     (liveness problems, runs that could not finish)."""
-    from faults.registry import FAULT_PACKAGES
-    from harness.certify import SuiteInterrupted, run_suite, suite_verdict
-    from harness.suite import SuiteError, load_suite
-    from harness.systems import SYSTEMS
-    from workloads import WORKLOADS
 
     _logging()
     try:
         extra: dict[str, Any] = dict(parse_assignments(overrides, "--set"))
         extra["store"] = store
-        loaded = load_suite(suite, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS), extra)
+        loaded = load_suite(suite, CATALOGUE, extra)
     except (SuiteError, ConfigError) as e:
         raise click.UsageError(str(e)) from None
     for sc in loaded.scenarios:
         _err.print(f"  {sc.name}: {sc.config.command()}", soft_wrap=True)
     if dry_run:
         sys.exit(0)
-    from pathlib import Path
-
-    from harness.progress import Ui
-    from harness.run import run
 
     try:
         out, results = run_suite(
@@ -214,8 +203,6 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
 @click.option("--run", "run_id", help="Only this run id (default: every floodmark run).")
 def clean_cmd(run_id: str | None) -> None:
     """Remove every container, network and volume labelled floodmark.run (images stay)."""
-    from harness.docker_cluster import docker_client, remove_labelled
-
     _logging()
     try:
         client = docker_client()
@@ -233,7 +220,6 @@ def _process_age() -> float:
     """Seconds since this process started (so timings count from `floodmark run` itself,
     interpreter start and imports included); 0 where /proc is not available."""
     import os
-    from pathlib import Path
 
     try:
         stat = Path("/proc/self/stat").read_text()

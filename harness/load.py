@@ -20,8 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.history import HistoryWriter, OpType
-from harness.protocols import Client, Completion
+from harness.contract.history import HistoryWriter, OpType
+from harness.contract.roles import Client, Completion
 from workloads.base import OpSource
 
 log = logging.getLogger("floodmark")

@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.history import JSON, MONITOR, F, HistoryWriter, OpType
-from harness.protocols import Cluster
+from harness.contract.history import JSON, MONITOR, F, HistoryWriter, OpType
+from harness.contract.roles import Cluster
 
 log = logging.getLogger("floodmark")
 

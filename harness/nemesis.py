@@ -27,9 +27,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.history import JSON, NEMESIS, HistoryWriter, OpType
-from harness.protocols import Cluster, Fault, FaultOp, FaultPackage, NemesisContext
-from harness.safely import attempt
+from harness.contract.history import JSON, NEMESIS, HistoryWriter, OpType
+from harness.contract.roles import Cluster, Fault, FaultOp, FaultPackage, NemesisContext
+from harness.contract.safely import attempt
 
 log = logging.getLogger("floodmark")
 

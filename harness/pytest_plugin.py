@@ -32,7 +32,17 @@ from typing import Any
 import orjson
 import pytest
 
-from harness.protocols import Verdict
+from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
+from compose.images import ensure_images
+from harness.catalogue import CATALOGUE
+from harness.contract.config import build_config
+from harness.contract.plan import ClusterSpec
+from harness.contract.verdict import Verdict
+from harness.monitor import wait_healthy
+from harness.progress import Ui
+from harness.run import run
+from harness.store import new_run_id
+from harness.systems import load_system
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +91,6 @@ _RUNS_KEY = pytest.StashKey[_Runs]()
 @pytest.fixture
 def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., ChaosResult]]:
     """Run a chaos scenario: ``floodmark_run(expect="valid", **config) -> ChaosResult``."""
-    from faults.registry import FAULT_PACKAGES
-    from harness.config import build_config
-    from harness.progress import Ui
-    from harness.run import run
-    from harness.systems import SYSTEMS
-    from workloads import WORKLOADS
 
     store = str(request.config.getoption("--floodmark-store"))
     scale = float(request.config.getoption("--floodmark-time-scale"))
@@ -99,7 +103,7 @@ def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Chao
             raw["nemesis"] = ",".join(raw["nemesis"])
         if "time_limit" in raw:
             raw["time_limit"] = float(raw["time_limit"]) * scale
-        config = build_config(raw, set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
+        config = build_config(raw, CATALOGUE)
         code = run(config, Ui(quiet=True))
         link = Path(config.store) / config.name / "latest"
         run_dir = link.resolve() if link.exists() else None
@@ -144,19 +148,12 @@ def pytest_runtest_makereport(
 def floodmark_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A started replog cluster (3 nodes, 3 keys, leaders and full ISR), removed afterwards.
 
-    Yields a `harness.docker_cluster.DockerCluster` (the `harness.protocols.Cluster` the
+    Yields a `compose.docker_cluster.DockerCluster` (the `harness.contract.roles.Cluster` the
     faults act on: ``.container(node)``, ``.toxiproxy``, ``.leader(key)``, ``.system``).
     Parametrise with ``@pytest.mark.parametrize("floodmark_cluster", [{"nodes": 5}],
     indirect=True)``.
     """
     import tempfile
-
-    from compose.images import ensure_images
-    from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
-    from harness.monitor import wait_healthy
-    from harness.plan import ClusterSpec
-    from harness.store import new_run_id
-    from harness.systems import load_system
 
     opts: dict[str, Any] = dict(getattr(request, "param", {}) or {})
     system = load_system(str(opts.get("system", "replog")))

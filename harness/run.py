@@ -25,18 +25,24 @@ from typing import Any
 
 import orjson
 
-from harness.config import TestConfig
-from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
-from harness.history import MONITOR, F, HistoryError, HistoryWriter, OpType
+from checkers import check_history
+from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
+from compose.images import ensure_images
+from faults.registry import FAULT_PACKAGES, node_env
+from harness.contract.config import TestConfig
+from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType
+from harness.contract.plan import ClusterSpec
+from harness.contract.roles import Cluster, FaultPackage, System
+from harness.contract.safely import attempt
 from harness.load import ProcessIds, join_workers, start_workers
 from harness.monitor import Monitor, wait_healthy
 from harness.nemesis import Nemesis, build_schedule, context
-from harness.plan import ClusterSpec
 from harness.progress import Ui
-from harness.protocols import Cluster, FaultPackage, System
-from harness.safely import attempt
 from harness.store import RunDir, new_run_id, open_run, versions, write_test_json
 from harness.systems import load_system
+from reports.html import render_report
+from reports.index import render_index
+from reports.junit import write_junit
 from workloads import WORKLOADS, WorkloadParams
 
 log = logging.getLogger("floodmark")
@@ -142,7 +148,6 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
     plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
     dclient = docker_client()
     ui.phase("images")
-    from compose.images import ensure_images
 
     images = ensure_images(system.images(), console=ui.console)
     timings.mark("images")
@@ -256,17 +261,13 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
 
 
 def _fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
-    from faults.registry import FAULT_PACKAGES
 
     return {name: FAULT_PACKAGES[name] for name in config.nemesis}
 
 
 def _fault_env(config: TestConfig) -> dict[str, str]:
     """Environment the chosen fault packages need in every node (their entrypoint layers)."""
-    from faults import registry
-
-    node_env = getattr(registry, "node_env", None)
-    return dict(node_env(config.nemesis)) if node_env is not None else {}
+    return node_env(config.nemesis)
 
 
 def _nemesis(
@@ -342,12 +343,7 @@ def _remove_cluster(cluster: DockerCluster, run_dir: RunDir, ui: Ui, timings: Ti
 
 
 def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
-    """Checkers (results.json) and reports, each only if its package is importable."""
-    try:
-        from checkers import check_history
-    except ImportError as e:
-        ui.note(f"checkers not available ({e}); history left unchecked")
-        return 2
+    """Checkers (results.json), then the report, JUnit and the store index."""
     try:
         results = check_history(run_dir.history)
     except (HistoryError, OSError) as e:
@@ -355,12 +351,6 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
         return 2
     results.write(run_dir.path)
     ui.phase(f"verdict: {results.verdict.value} (results.json)")
-    try:
-        from reports.html import render_report
-        from reports.junit import write_junit
-    except ImportError:
-        return int(results.exit_code)
-    from reports.index import render_index
 
     html = render_report(run_dir.path)
     write_junit(run_dir.path)

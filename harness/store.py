@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from harness.config import TestConfig
+from harness.contract.config import TestConfig
 
 
 @dataclass(frozen=True, slots=True)

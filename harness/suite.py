@@ -16,8 +16,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from harness.config import ConfigError, TestConfig, build_config, load_config_file
-from harness.protocols import Verdict
+from harness.contract.config import (
+    Catalogue,
+    ConfigError,
+    TestConfig,
+    build_config,
+    load_config_file,
+)
+from harness.contract.verdict import Verdict
 
 BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test")
 
@@ -50,14 +56,12 @@ class Suite:
 
 def load_suite(
     name_or_path: str,
-    known_nemeses: set[str],
-    known_systems: set[str],
-    known_workloads: set[str],
+    catalogue: Catalogue,
     overrides: Mapping[str, Any] | None = None,
 ) -> Suite:
     """A built-in suite by name, or a suite file; every scenario validated (SuiteError)."""
     raw = _suite_source(name_or_path)
-    return expand(raw, known_nemeses, known_systems, known_workloads, overrides or {})
+    return expand(raw, catalogue, overrides or {})
 
 
 def _suite_source(name_or_path: str) -> dict[str, Any]:
@@ -90,9 +94,7 @@ _SUITE_KEYS: Final = frozenset(
 
 def expand(
     raw: Mapping[str, Any],
-    known_nemeses: set[str],
-    known_systems: set[str],
-    known_workloads: set[str],
+    catalogue: Catalogue,
     overrides: Mapping[str, Any],
 ) -> Suite:
     """The matrix as scenarios, each a validated `TestConfig` (all problems at once)."""
@@ -131,7 +133,7 @@ def expand(
         merged["seed"] = seed
         merged["name"] = _run_name(f"certify-{name}-{label}-{cell}")
         try:
-            config = build_config(merged, known_nemeses, known_systems, known_workloads)
+            config = build_config(merged, catalogue)
         except ConfigError as e:
             problems.extend(f"{scenario_name}: {p}" for p in e.problems)
             continue

@@ -31,8 +31,8 @@ from typing import Any, Final
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from harness.history import JSON, HistoryError
-from harness.protocols import Verdict
+from harness.contract.history import JSON, HistoryError
+from harness.contract.verdict import Verdict
 from reports.inputs import HW_ANOMALIES, CheckerSummary, RunInputs, Witness, load_run
 from reports.kip101 import Diagram, build_diagram, witness_windows
 from reports.plots import Plot, fault_colour, render_plots

@@ -19,7 +19,7 @@ from typing import Final
 
 import orjson
 
-from harness.protocols import Verdict
+from harness.contract.verdict import Verdict
 from reports.html import environment, short_json, write_atomic
 from reports.inputs import HISTORY, RESULTS, TEST, RunInputs, load_run
 from reports.scan import NS

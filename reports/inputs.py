@@ -24,8 +24,8 @@ from typing import Any, Final
 
 import orjson
 
-from harness.history import JSON
-from harness.protocols import Verdict
+from harness.contract.history import JSON
+from harness.contract.verdict import Verdict
 
 HISTORY: Final = "history.jsonl"
 RESULTS: Final = "results.json"
@@ -51,10 +51,10 @@ GLOSSARY: Final[Mapping[str, str]] = {
 
 
 def describe(name: str) -> str:
-    """The anomaly's description from the checkers' glossary (``checkers.glossary``, the
+    """The anomaly's description from the checkers' glossary (``harness.contract.glossary``, the
     one place anomaly names are defined), else the short line in `GLOSSARY`."""
     try:
-        glossary = importlib.import_module("checkers.glossary")
+        glossary = importlib.import_module("harness.contract.glossary")
         return str(glossary.Anomaly(name).description)
     except (ImportError, ValueError, AttributeError, KeyError):
         return GLOSSARY.get(name, "")

@@ -36,7 +36,7 @@ from typing import Final
 
 import orjson
 
-from harness.protocols import Verdict
+from harness.contract.verdict import Verdict
 from reports.inputs import CheckerSummary, RunInputs, load_run
 
 JUNIT: Final = "junit.xml"

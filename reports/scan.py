@@ -1,7 +1,7 @@
 """One streaming pass over ``history.jsonl`` that keeps what the report draws.
 
 The report never holds the history in memory: `scan_history` reads it once with
-`harness.history.iter_history` (validating, tolerating a torn last line) and keeps
+`harness.contract.history.iter_history` (validating, tolerating a torn last line) and keeps
 
 - per client completion: its time, latency, type and operation (compact lists, turned
   into numpy arrays; the plots downsample them);
@@ -29,7 +29,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from harness.history import JSON, F, Op, OpType, ReadStats, iter_history
+from harness.contract.history import JSON, F, Op, OpType, ReadStats, iter_history
 
 NS: Final = 1e9
 MAX_ERRORS: Final = 100
@@ -323,7 +323,7 @@ def scan_history(
 
     ``windows`` maps a key to the offsets whose contents should be remembered (from
     dumps, acks, polls and final reads): the neighbourhoods of HW-anomaly witnesses.
-    Raises `harness.history.HistoryError` on a malformed line (not a torn last line).
+    Raises `harness.contract.history.HistoryError` on a malformed line (not a torn last line).
     """
     frozen = {k: frozenset(v) for k, v in (windows or {}).items()}
     scanner = _Scanner(frozen)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.history import JSON
-from harness.protocols import Completion
+from harness.contract.history import JSON
+from harness.contract.roles import Completion
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ Example history of one producer (process 0) and one consumer (process 1)::
 
 from __future__ import annotations
 
-from harness.history import JSON, F, OpType
-from harness.protocols import Completion
+from harness.contract.history import JSON, F, OpType
+from harness.contract.roles import Completion
 from workloads.base import OpSource, Workload, WorkloadParams, worker_rng
 
 

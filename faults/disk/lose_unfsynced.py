@@ -27,8 +27,8 @@ from typing import Final
 from docker.errors import APIError
 from docker.models.containers import Container
 
-from harness.history import JSON
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from ..common import (
     FaultError,

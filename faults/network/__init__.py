@@ -1,4 +1,4 @@
-"""Network faults: every link of a cluster is a Toxiproxy proxy (see `harness.plan`).
+"""Network faults: every link of a cluster is a Toxiproxy proxy (see `harness.contract.plan`).
 
-`faults.network.toxiproxy` is the typed Toxiproxy API client every network fault uses.
+`compose.toxiproxy.client` is the typed Toxiproxy API client every network fault uses.
 """

@@ -30,14 +30,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Final
 
-from harness.history import JSON
-from harness.plan import CLIENT, LinkKind
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.links import Stream
+from harness.contract.plan import CLIENT, LinkKind
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from ..common import FaultError, NoTarget, skips_missing_targets, verified
 from ..schedule import cycle, heal
 from .partition import Links, run_parallel
-from .toxiproxy import Stream
 
 PREFIX: Final = "fm-link-"
 TOXICS: Final = {

@@ -1,6 +1,6 @@
 """``partition``: cut directed links between nodes (and clients) through Toxiproxy.
 
-Every ordered pair of nodes has its own proxy (`harness.plan`): the connections ``a``
+Every ordered pair of nodes has its own proxy (`harness.contract.plan`): the connections ``a``
 opens to ``b`` run through proxy ``a-b``, carrying ``a``'s bytes *upstream* and ``b``'s
 replies *downstream*. A cut ``(a, b)`` (bytes from ``a`` no longer reach ``b``; see
 `faults.network.shapes`) therefore becomes:
@@ -39,18 +39,18 @@ from typing import Any, Final
 
 from docker.errors import APIError
 
-from harness.history import JSON
-from harness.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON
+from harness.contract.links import LinkControl, Stream
+from harness.contract.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 
 from ..agent.probe import ProbeResult, tcp_probe
 from ..common import FaultError, NoTarget, agent, all_nodes, skips_missing_targets, verified
 from ..schedule import cycle, heal
 from . import shapes
-from .toxiproxy import Stream, Toxiproxy
 
 TOXIPROXY_NODE: Final = "toxiproxy"
-"""The Toxiproxy container's name in `Cluster.container` (`harness.docker_cluster`)."""
+"""The Toxiproxy container's name in `Cluster.container` (`compose.docker_cluster`)."""
 TOXIC_UP: Final = "fm-partition-up"
 TOXIC_DOWN: Final = "fm-partition-down"
 MODES: Final = ("blackhole", "refuse")
@@ -155,7 +155,7 @@ class PartitionFault:
             probes=probes,
         )
 
-    def apply(self, tp: Toxiproxy, cut: Iterable[Link], mode: str) -> dict[str, list[str]]:
+    def apply(self, tp: LinkControl, cut: Iterable[Link], mode: str) -> dict[str, list[str]]:
         calls: list[Callable[[], Any]] = []
         if mode == "refuse":
             names = self.links.refuse(cut)
@@ -174,7 +174,7 @@ class PartitionFault:
         run_parallel(calls)
         return streams
 
-    def read_back(self, tp: Toxiproxy, applied: dict[str, list[str]], mode: str) -> list[str]:
+    def read_back(self, tp: LinkControl, applied: dict[str, list[str]], mode: str) -> list[str]:
         """The proxies whose state does not show the cut."""
         now = tp.proxies()
         missing = []

@@ -33,8 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from harness.history import JSON
-from harness.plan import CLIENT
+from harness.contract.history import JSON
+from harness.contract.plan import CLIENT
 
 Link = tuple[str, str]
 

@@ -1,20 +1,21 @@
 """System adapters: the replicated logs floodmark can test, in one registry.
 
-`SYSTEMS` maps a name to the ``module:Class`` of its `harness.protocols.System`
-implementation, imported only when a run uses it (a system's client library, e.g.
-confluent-kafka, need not be installed to test another). Adding a system is one module
-plus one line here.
+`SYSTEMS` maps a name to the class of its `harness.contract.roles.System`
+implementation (a system's client library, e.g. confluent-kafka, is imported only when a
+run uses that system). Adding a system is one module plus one line here.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
-from harness.protocols import System
+from harness.contract.roles import System
+from harness.systems.kafka import KafkaSystem
+from harness.systems.replog import ReplogSystem
 
-SYSTEMS: dict[str, str] = {
-    "replog": "harness.systems.replog:ReplogSystem",
-    "kafka": "harness.systems.kafka:KafkaSystem",
+SYSTEMS: dict[str, Callable[[], System]] = {
+    "replog": ReplogSystem,
+    "kafka": KafkaSystem,
 }
 
 
@@ -24,6 +25,4 @@ def load_system(name: str) -> System:
         target = SYSTEMS[name]
     except KeyError:
         raise KeyError(f"unknown system {name!r}; known: {sorted(SYSTEMS)}") from None
-    module, _, cls = target.partition(":")
-    system: System = getattr(importlib.import_module(module), cls)()
-    return system
+    return target()

@@ -2,7 +2,7 @@
 
 Topology: brokers ``n1..nN`` (``process.roles=broker``, node ids 1..N) and one KRaft
 controller node ``controller`` (node id 100). Every node is alone on its own internal
-network with Toxiproxy (`harness.docker_cluster`), so every link goes through a proxy.
+network with Toxiproxy (`compose.docker_cluster`), so every link goes through a proxy.
 
 A Kafka broker advertises ONE address per listener, yet each directed link needs its own
 proxy. So the peer proxies are bound per source network (`ProxyPlan.listen_node`): inside
@@ -80,9 +80,9 @@ from typing import Any, Final
 
 import jinja2
 
-from harness.config import ConfigError
-from harness.history import JSON
-from harness.plan import (
+from harness.contract.config import ConfigError
+from harness.contract.history import JSON
+from harness.contract.plan import (
     ADMIN,
     CLIENT,
     ClusterPlan,
@@ -93,7 +93,15 @@ from harness.plan import (
     Role,
     link_name,
 )
-from harness.protocols import Client, Cluster
+from harness.contract.roles import Client, Cluster
+from harness.systems.kafka_client import (
+    KafkaClient,
+    KafkaClientConfig,
+    LeaderEpochWatcher,
+    admin_client,
+    describe_partitions,
+    ensure_topic,
+)
 
 REPLICATION_BASE_PORT: Final = 9100
 """Broker nJ's REPLICATION listener is on port 9100+J (distinct per broker, see above)."""
@@ -199,7 +207,7 @@ class KafkaLayout:
 
 
 class KafkaSystem:
-    """`harness.protocols.System` for Apache Kafka in KRaft mode (one instance per run)."""
+    """`harness.contract.roles.System` for Apache Kafka in KRaft mode (one instance per run)."""
 
     name = "kafka"
 
@@ -313,7 +321,6 @@ class KafkaSystem:
     # -- clients ----------------------------------------------------------------------------
 
     def client(self, cluster: Cluster, process: int) -> Client:
-        from workloads.kafka_client import KafkaClient, KafkaClientConfig
 
         self.setup(cluster)
         bootstrap = ",".join(cluster.endpoint(link_name(CLIENT, b)) for b in cluster.plan.brokers)
@@ -332,7 +339,6 @@ class KafkaSystem:
     def setup(self, cluster: Cluster, timeout_s: float = 120.0) -> None:
         """Create the topic (once) and wait until every partition has a leader and a full
         ISR. Idempotent; called before the first client or monitor sample."""
-        from workloads.kafka_client import ensure_topic
 
         with self._lock:
             if self._ready:
@@ -355,7 +361,6 @@ class KafkaSystem:
     # -- introspection ------------------------------------------------------------------------
 
     def replica_states(self, cluster: Cluster) -> list[dict[str, JSON]]:
-        from workloads.kafka_client import LeaderEpochWatcher, admin_client, describe_partitions
 
         self.setup(cluster)
         brokers = cluster.plan.brokers

@@ -22,9 +22,9 @@ from typing import Any, Final
 
 import jinja2
 
-from harness.config import ConfigError
-from harness.history import JSON
-from harness.plan import (
+from harness.contract.config import ConfigError
+from harness.contract.history import JSON
+from harness.contract.plan import (
     ADMIN,
     CLIENT,
     ClusterPlan,
@@ -35,10 +35,10 @@ from harness.plan import (
     Role,
     link_name,
 )
-from harness.protocols import Client, Cluster
+from harness.contract.roles import Client, Cluster
+from harness.systems.replog_client import ReplogLogClient
 from replog import config as replog_config
 from replog.client import ReplogClient, ReplogError
-from workloads.replog_client import ReplogLogClient
 
 BROKER_PORT: Final = 9092
 CONTROLLER_PORT: Final = 9093
@@ -59,7 +59,7 @@ def _ports(i: int) -> dict[str, int]:
 
 
 class ReplogSystem:
-    """`harness.protocols.System` for replog (one instance per run)."""
+    """`harness.contract.roles.System` for replog (one instance per run)."""
 
     name = "replog"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checkers import Results, check_ops
-from harness.history import JSON, Op, OpType
+from harness.contract.history import JSON, Op, OpType
 
 
 class History:

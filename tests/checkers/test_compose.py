@@ -11,8 +11,8 @@ import pytest
 from checkers import CHECKERS, Anomaly, Checker, CheckResult, check_history, check_ops
 from checkers.core import RECORDS_SHOWN, WITNESS_CAP, op_json
 from checkers.synthetic import Shape, write_history
-from harness.history import F, HistoryError, Op, iter_history
-from harness.protocols import Verdict
+from harness.contract.history import F, HistoryError, Op, iter_history
+from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checkers import check_ops
-from harness.history import JSON, Op, OpType
+from harness.contract.history import JSON, Op, OpType
 
 
 def _history(verified: JSON) -> list[Op]:

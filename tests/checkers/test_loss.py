@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.protocols import Verdict
+from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts, indexes
 
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from checkers import check_ops
 from checkers.synthetic import Shape, write_history
-from harness.history import F, Op, OpType, read_history
-from harness.protocols import Verdict
+from harness.contract.history import F, Op, OpType, read_history
+from harness.contract.verdict import Verdict
 from tests.checkers.hist import counts
 
 shapes = st.builds(

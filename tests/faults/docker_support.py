@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
-from harness.docker_cluster import DockerCluster, docker_client
-from harness.history import JSON
+from harness.contract.history import JSON
+from harness.contract.plan import ClusterSpec
 from harness.monitor import health, wait_healthy
-from harness.plan import ClusterSpec
 from harness.store import new_run_id
 from harness.systems import load_system
 

@@ -6,8 +6,8 @@ import random
 
 from faults.common import choose_target, unverified_reasons, verified
 from faults.network.partition import Links
-from harness.history import NEMESIS, Op, OpType
-from harness.plan import LinkKind, ProxyPlan
+from harness.contract.history import NEMESIS, Op, OpType
+from harness.contract.plan import LinkKind, ProxyPlan
 
 
 def proxy(src: str, dst: str, kind: LinkKind = LinkKind.PEER) -> ProxyPlan:

@@ -10,8 +10,8 @@ import pytest
 from faults.leader_crash import LEADER_CRASH, default_delay, delay_of
 from faults.options import check_options
 from faults.registry import FAULT_PACKAGES
+from harness.contract.roles import FaultOp, NemesisContext
 from harness.nemesis import build_schedule, context
-from harness.protocols import FaultOp, NemesisContext
 
 BROKERS = ("n1", "n2", "n3")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 from faults.registry import FAULT_PACKAGES, node_env
+from harness.contract.roles import NemesisContext
 from harness.nemesis import build_schedule, context
-from harness.protocols import NemesisContext
 
 BROKERS = ("n1", "n2", "n3", "n4", "n5")
 

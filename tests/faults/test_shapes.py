@@ -7,7 +7,7 @@ import random
 import pytest
 
 from faults.network import shapes
-from harness.plan import CLIENT
+from harness.contract.plan import CLIENT
 
 FIVE = ["n1", "n2", "n3", "n4", "n5"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from faults.network.toxiproxy import ProxySpec, Toxiproxy, ToxiproxyError
+from compose.toxiproxy.client import ProxySpec, Toxiproxy, ToxiproxyError
 
 
 class FakeToxiproxy:
@@ -148,8 +148,8 @@ def test_toxic_add_after_a_retried_post_that_landed_is_not_an_error(fake: FakeTo
 def real_toxiproxy() -> Iterator[Toxiproxy]:
     import docker
 
+    from compose.docker_cluster import LABEL_RUN, docker_client, remove_labelled
     from compose.images import ensure_images
-    from harness.docker_cluster import LABEL_RUN, docker_client, remove_labelled
 
     client = docker_client()
     tag = ensure_images(["toxiproxy"])["toxiproxy"]

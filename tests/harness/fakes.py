@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from harness.history import JSON, OpType
-from harness.plan import ClusterPlan, ClusterSpec
-from harness.protocols import Client, Cluster, Completion
+from harness.contract.history import JSON, OpType
+from harness.contract.plan import ClusterPlan, ClusterSpec
+from harness.contract.roles import Client, Cluster, Completion
 from harness.systems.replog import ReplogSystem
 
 

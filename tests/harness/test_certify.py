@@ -9,25 +9,23 @@ from typing import Any
 import orjson
 import pytest
 
-from faults.registry import FAULT_PACKAGES
+from harness.catalogue import CATALOGUE
 from harness.certify import detection_table, run_suite, suite_verdict
-from harness.config import TestConfig
-from harness.history import HistoryWriter, OpType
-from harness.protocols import Verdict
+from harness.contract.config import TestConfig
+from harness.contract.history import HistoryWriter, OpType
+from harness.contract.verdict import Verdict
 from harness.suite import BUILTIN_SUITES, SuiteError, expand, load_suite
-from harness.systems import SYSTEMS
-from workloads import WORKLOADS
 
-KNOWN = (set(FAULT_PACKAGES), set(SYSTEMS), set(WORKLOADS))
+KNOWN = CATALOGUE
 
 
 def _suite(raw: dict[str, Any]) -> Any:
-    return expand(raw, *KNOWN, overrides={})
+    return expand(raw, KNOWN, overrides={})
 
 
 @pytest.mark.parametrize("name", BUILTIN_SUITES)
 def test_builtin_suites_expand_and_validate(name: str) -> None:
-    suite = load_suite(name, *KNOWN)
+    suite = load_suite(name, KNOWN)
     assert suite.scenarios, name
     assert len({s.name for s in suite.scenarios}) == len(suite.scenarios)
     for sc in suite.scenarios:
@@ -35,7 +33,7 @@ def test_builtin_suites_expand_and_validate(name: str) -> None:
 
 
 def test_smoke_fits_its_budget() -> None:
-    suite = load_suite("smoke", *KNOWN)
+    suite = load_suite("smoke", KNOWN)
     # load time plus ~60 s of setup, recovery, final reads and teardown per scenario
     planned = sum(sc.config.time_limit + 60 for sc in suite.scenarios)
     assert suite.budget_minutes is not None and planned <= suite.budget_minutes * 60
@@ -77,11 +75,11 @@ def test_every_problem_is_reported_before_anything_runs() -> None:
 
 def test_unknown_suite_and_unknown_keys_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SuiteError, match="built-in suites"):
-        load_suite("no-such-suite", *KNOWN)
+        load_suite("no-such-suite", KNOWN)
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsystemz: []\n")
     with pytest.raises(SuiteError, match="unknown keys"):
-        load_suite(str(bad), *KNOWN)
+        load_suite(str(bad), KNOWN)
 
 
 class FakeRunner:

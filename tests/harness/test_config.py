@@ -9,16 +9,22 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import harness.docker_cluster
+import compose.docker_cluster
 import harness.run
 from harness.cli import cli
-from harness.config import ConfigError, TestConfig, build_config, load_config_file
+from harness.contract.config import (
+    Catalogue,
+    ConfigError,
+    TestConfig,
+    build_config,
+    load_config_file,
+)
 
-KNOWN = ({"partition", "kill"}, {"replog"}, {"log"})
+KNOWN = Catalogue(frozenset({"partition", "kill"}), frozenset({"replog"}), frozenset({"log"}))
 
 
 def cfg(**raw: Any) -> TestConfig:
-    return build_config(raw, *KNOWN)
+    return build_config(raw, KNOWN)
 
 
 def test_defaults_are_filled_in() -> None:
@@ -90,7 +96,7 @@ def _capture_run(monkeypatch: pytest.MonkeyPatch) -> list[TestConfig]:
         seen.append(config)
         return 0
 
-    monkeypatch.setattr(harness.run, "run", fake_run)
+    monkeypatch.setattr(harness.cli, "run", fake_run)
     return seen
 
 
@@ -98,7 +104,7 @@ def _no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_a: Any, **_k: Any) -> Any:
         raise AssertionError("Docker was touched although the config is invalid")
 
-    monkeypatch.setattr(harness.docker_cluster, "docker_client", refuse)
+    monkeypatch.setattr(compose.docker_cluster, "docker_client", refuse)
     monkeypatch.setattr(harness.run, "docker_client", refuse)
 
 

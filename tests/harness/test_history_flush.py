@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.history import HistoryWriter, OpType, read_history
+from harness.contract.history import HistoryWriter, OpType, read_history
 
 WRITER = """
 import sys, itertools
-from harness.history import HistoryWriter, OpType
+from harness.contract.history import HistoryWriter, OpType
 w = HistoryWriter(__import__("pathlib").Path(sys.argv[1]), fsync_every=10**9)
 big = list(range(300))
 for i in itertools.count():

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.history import JSON, HistoryWriter, Op, OpType, read_history
+from harness.contract.history import JSON, HistoryWriter, Op, OpType, read_history
+from harness.contract.roles import Client, Completion
 from harness.load import LoadStats, RateLimiter, Worker, join_workers, start_workers
-from harness.protocols import Client, Completion
 from tests.harness.fakes import ScriptedClient
 from workloads import WORKLOADS, WorkloadParams
 

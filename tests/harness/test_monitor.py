@@ -6,9 +6,9 @@ import itertools
 import time
 from pathlib import Path
 
-from harness.history import JSON, F, HistoryWriter, read_history
+from harness.contract.history import JSON, F, HistoryWriter, read_history
+from harness.contract.plan import ClusterSpec
 from harness.monitor import Monitor, health, wait_healthy
-from harness.plan import ClusterSpec
 from harness.systems.replog import ReplogSystem
 from tests.harness.fakes import FakeCluster, FakeSystem, state
 

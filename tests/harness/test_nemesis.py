@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from harness.history import JSON, HistoryWriter, read_history
+from harness.contract.history import JSON, HistoryWriter, read_history
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
 from harness.nemesis import Nemesis, build_schedule, context
-from harness.protocols import Cluster, FaultOp, FaultPackage, NemesisContext
 
 
 class RecordingFault:

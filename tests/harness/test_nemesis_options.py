@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import Any
 
@@ -10,15 +11,16 @@ from click.testing import CliRunner
 
 import harness.run
 from faults.registry import FAULT_PACKAGES
+from harness.catalogue import CATALOGUE
 from harness.cli import cli
-from harness.config import ConfigError, TestConfig, build_config
+from harness.contract.config import ConfigError, TestConfig, build_config
 from harness.nemesis import build_schedule, context
 
-KNOWN = (set(FAULT_PACKAGES), {"replog"}, {"log"})
+KNOWN = dataclasses.replace(CATALOGUE, systems=frozenset({"replog"}), workloads=frozenset({"log"}))
 
 
 def cfg(**raw: Any) -> TestConfig:
-    return build_config(raw, *KNOWN)
+    return build_config(raw, KNOWN)
 
 
 def test_options_are_accepted_as_lists_or_comma_strings() -> None:
@@ -90,7 +92,7 @@ def test_command_reproduces_the_options() -> None:
         return 0
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(harness.run, "run", fake_run)
+    mp.setattr(harness.cli, "run", fake_run)
     try:
         out = CliRunner().invoke(cli, args[1:])
     finally:

@@ -6,7 +6,7 @@ from typing import Any
 
 import docker.errors
 
-from harness.docker_cluster import _free_subnets
+from compose.docker_cluster import _free_subnets
 
 
 class _Net:
@@ -43,7 +43,7 @@ def test_free_subnets_skip_every_used_range() -> None:
 
 
 def test_exhausted_defaults_fall_back_to_an_explicit_small_subnet() -> None:
-    from harness.docker_cluster import DockerCluster
+    from compose.docker_cluster import DockerCluster
 
     nets = _Networks(["172.30.0.0/16"], exhausted=True)
     cluster = DockerCluster.__new__(DockerCluster)

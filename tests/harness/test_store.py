@@ -7,12 +7,15 @@ import json
 import os
 from pathlib import Path
 
-from harness.config import TestConfig, build_config
+from harness.contract.config import Catalogue, TestConfig, build_config
 from harness.store import new_run_id, open_run, versions, write_test_json
 
 
 def config(store: Path) -> TestConfig:
-    return build_config({"store": str(store), "seed": 5}, set(), {"replog"}, {"log"})
+    return build_config(
+        {"store": str(store), "seed": 5},
+        Catalogue(frozenset(), frozenset({"replog"}), frozenset({"log"})),
+    )
 
 
 def test_run_directory_layout_and_latest_links(tmp_path: Path) -> None:

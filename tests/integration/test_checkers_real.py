@@ -32,11 +32,10 @@ from typing import Any
 import pytest
 
 from faults.registry import FAULT_PACKAGES
-from harness.config import TestConfig, build_config
+from harness.catalogue import CATALOGUE
+from harness.contract.config import TestConfig, build_config
 from harness.progress import Ui
 from harness.run import run
-from harness.systems import SYSTEMS
-from workloads import WORKLOADS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -49,12 +48,7 @@ LOSS = {"lost-write", "replica-divergence", "inconsistent-offsets"}
 
 
 def config(store: Path, **raw: Any) -> TestConfig:
-    return build_config(
-        {"store": str(store), "keys": 3, "nodes": 3, **raw},
-        set(FAULT_PACKAGES),
-        set(SYSTEMS),
-        set(WORKLOADS),
-    )
+    return build_config({"store": str(store), "keys": 3, "nodes": 3, **raw}, CATALOGUE)
 
 
 def run_and_read(cfg: TestConfig) -> tuple[int, Path, dict[str, Any]]:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from compose.docker_cluster import LABEL_RUN, DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
-from harness.docker_cluster import LABEL_RUN, DockerCluster, docker_client, remove_labelled
-from harness.history import read_history
+from harness.contract.history import read_history
+from harness.contract.plan import ClusterSpec
 from harness.monitor import wait_healthy
-from harness.plan import ClusterSpec
 from harness.systems.replog import ReplogSystem
 from replog.client import ReplogClient
 

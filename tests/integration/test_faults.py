@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from compose.docker_cluster import DockerCluster
 from faults.clock import ClockFault
 from faults.disk.slow import SlowDiskFault
 from faults.network.link import LinkFault
@@ -22,8 +23,7 @@ from faults.network.partition import PartitionFault
 from faults.network.shapes import majority
 from faults.process import KillFault, PauseFault, freezer_state, state
 from faults.registry import node_env
-from harness.docker_cluster import DockerCluster
-from harness.history import OpType
+from harness.contract.history import OpType
 from tests.faults.docker_support import leader_state, poll, replog_cluster, states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from docker.models.containers import Container
 
+from compose.docker_cluster import docker_client
 from faults.common import agent, unverified_reasons
 from faults.disk.slow import blkio_cgroup
 from faults.registry import FAULT_PACKAGES, node_env
-from harness.docker_cluster import docker_client
-from harness.history import NEMESIS, HistoryWriter, read_history
+from harness.contract.history import NEMESIS, HistoryWriter, read_history
+from harness.contract.roles import NemesisContext
 from harness.nemesis import Nemesis, build_schedule, context
-from harness.protocols import NemesisContext
 from tests.faults.docker_support import poll, replog_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]

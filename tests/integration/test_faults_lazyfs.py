@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
+from compose.docker_cluster import DockerCluster
 from faults.disk.lose_unfsynced import LoseUnfsyncedFault
 from faults.process import KillFault
 from faults.registry import node_env
-from harness.docker_cluster import DockerCluster
-from harness.history import OpType
+from harness.contract.history import OpType
 from harness.monitor import wait_healthy
 from tests.faults.docker_support import poll, replog_cluster
 

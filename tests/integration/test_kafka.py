@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
-from harness.docker_cluster import DockerCluster, docker_client, remove_labelled
-from harness.history import OpType, read_history
+from harness.contract.history import OpType, read_history
+from harness.contract.plan import ClusterSpec
 from harness.monitor import wait_healthy
-from harness.plan import ClusterSpec
 from harness.systems.kafka import KafkaSystem
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]

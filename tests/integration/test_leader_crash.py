@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from compose.docker_cluster import DockerCluster
 from faults.leader_crash import LeaderCrashFault
 from faults.process import state
-from harness.docker_cluster import DockerCluster
 from tests.faults.docker_support import leader_state, poll, replog_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(90)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import confluent_kafka as ck
 
-from harness.history import OpType
-from workloads.kafka_client import ERROR_TABLE, Certainty, KafkaClientConfig, send_outcome
+from harness.contract.history import OpType
+from harness.systems.kafka_client import ERROR_TABLE, Certainty, KafkaClientConfig, send_outcome
 
 E = ck.KafkaError
 

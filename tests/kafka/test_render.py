@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from harness.config import ConfigError
-from harness.plan import ClusterPlan, ClusterSpec, LinkKind
+from harness.contract.config import ConfigError
+from harness.contract.plan import ClusterPlan, ClusterSpec, LinkKind
 from harness.systems.kafka import CONFIG_PATH, KafkaSystem, cluster_id, resolve_settings
 
 

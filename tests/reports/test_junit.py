@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.protocols import Verdict
+from harness.contract.verdict import Verdict
 from reports.junit import SuiteCase, write_junit, write_suite_junit
 
 

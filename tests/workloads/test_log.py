@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.history import OpType
-from harness.protocols import Completion
+from harness.contract.history import OpType
+from harness.contract.roles import Completion
 from workloads import WORKLOADS, WorkloadParams
 
 LOG = WORKLOADS["log"]

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-import workloads.replog_client as rc
-from harness.history import OpType
+import harness.systems.replog_client as rc
+from harness.contract.history import OpType
+from harness.systems.replog_client import ERROR_TABLE, ReplogLogClient, error_name, outcome
 from replog.client import ReplogError
-from workloads.replog_client import ERROR_TABLE, ReplogLogClient, error_name, outcome
 
 
 class FakeBrokers:

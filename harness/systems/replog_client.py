@@ -21,8 +21,8 @@ from typing import Any, Final
 
 import tenacity
 
-from harness.history import JSON, F, OpType
-from harness.protocols import Completion
+from harness.contract.history import JSON, F, OpType
+from harness.contract.roles import Completion
 from replog.client import ReplogClient, ReplogError
 
 
@@ -83,7 +83,7 @@ class NoLeader(Exception):
 
 
 class ReplogLogClient:
-    """`harness.protocols.Client` for replog: ops ``send``, ``poll``, ``final-read``."""
+    """`harness.contract.roles.Client` for replog: ops ``send``, ``poll``, ``final-read``."""
 
     def __init__(
         self,

@@ -40,10 +40,10 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 from docker.types import IPAMConfig, IPAMPool, Mount
 
-from faults.network.toxiproxy import ProxySpec, Toxiproxy
-from harness.plan import ClusterPlan, NodePlan
-from harness.protocols import System
-from harness.safely import attempt, best_effort
+from compose.toxiproxy.client import ProxySpec, Toxiproxy
+from harness.contract.plan import ClusterPlan, NodePlan
+from harness.contract.roles import System
+from harness.contract.safely import attempt, best_effort
 
 log = logging.getLogger("floodmark")
 
@@ -74,7 +74,7 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
 
 
 class DockerCluster:
-    """A running cluster (implements `harness.protocols.Cluster`)."""
+    """A running cluster (implements `harness.contract.roles.Cluster`)."""
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -181,12 +181,26 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def build_config(
-    raw: Mapping[str, Any],
-    known_nemeses: set[str],
-    known_systems: set[str],
-    known_workloads: set[str],
-) -> TestConfig:
+OptionCheck = Callable[[Mapping[str, tuple[str, ...]], tuple[str, ...]], list[str]]
+"""``(nemesis_options, nemesis) -> problems``: the fault registry's option validation."""
+
+
+def _no_options(options: Mapping[str, tuple[str, ...]], nemesis: tuple[str, ...]) -> list[str]:
+    return [f"nemesis-options: no fault package declares options; got {sorted(options)}"]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """What a config may name, taken from the registries by the entry points
+    (`harness.catalogue.CATALOGUE`); the contract itself knows no registry."""
+
+    nemeses: frozenset[str]
+    systems: frozenset[str]
+    workloads: frozenset[str]
+    check_options: OptionCheck = _no_options
+
+
+def build_config(raw: Mapping[str, Any], catalogue: Catalogue) -> TestConfig:
     """Validate ``raw`` (field name → value) into a `TestConfig`; every problem at once."""
     problems: list[str] = []
     unknown = sorted(set(raw) - set(_FIELDS))
@@ -204,7 +218,7 @@ def build_config(
         except (TypeError, ValueError) as e:
             problems.append(f"{name.replace('_', '-')}: {e}")
     cfg = TestConfig(**{k: v for k, v in values.items() if k in _FIELDS})
-    problems += _check(cfg, known_nemeses, known_systems, known_workloads)
+    problems += _check(cfg, catalogue)
     if problems:
         raise ConfigError(problems)
     if not cfg.name:
@@ -290,9 +304,9 @@ def _int(value: Any) -> int:
     raise TypeError(f"expected an integer, got {value!r}")
 
 
-def _check(
-    cfg: TestConfig, known_nemeses: set[str], known_systems: set[str], known_workloads: set[str]
-) -> list[str]:
+def _check(cfg: TestConfig, catalogue: Catalogue) -> list[str]:
+    known_systems, known_workloads = catalogue.systems, catalogue.workloads
+    known_nemeses = catalogue.nemeses
     p: list[str] = []
     if cfg.system not in known_systems:
         p.append(f"system: {cfg.system!r} is not one of {sorted(known_systems)}")
@@ -319,9 +333,7 @@ def _check(
         known = ", ".join(sorted(known_nemeses)) or "none registered yet"
         p.append(f"nemesis: unknown fault package(s) {bad}; known: {known}")
     if cfg.nemesis_options:
-        from faults.options import check_options
-
-        p += check_options(cfg.nemesis_options, cfg.nemesis)
+        p += catalogue.check_options(cfg.nemesis_options, cfg.nemesis)
     if len(set(cfg.nemesis)) != len(cfg.nemesis):
         p.append(f"nemesis: a package is named twice in {list(cfg.nemesis)}")
     for name in ("nemesis_interval", "recovery_timeout", "final_read_timeout"):

@@ -29,13 +29,13 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import quote
 
 import tenacity
 
-Stream = Literal["upstream", "downstream"]
+from harness.contract.links import Proxy, Stream, Toxic, port_of
 
 _RETRY_STATUSES: Final = frozenset({503})
 _USER_AGENT: Final = "floodmark-toxiproxy/1"
@@ -67,48 +67,6 @@ class _Retryable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Toxic:
-    name: str
-    type: str
-    stream: Stream
-    toxicity: float
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Toxic:
-        return cls(
-            name=str(d["name"]),
-            type=str(d["type"]),
-            stream="upstream" if d.get("stream") == "upstream" else "downstream",
-            toxicity=float(d.get("toxicity", 1.0)),
-            attributes=dict(d.get("attributes") or {}),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Proxy:
-    name: str
-    listen: str
-    upstream: str
-    enabled: bool
-    toxics: tuple[Toxic, ...] = ()
-
-    @property
-    def listen_port(self) -> int:
-        return _port(self.listen)
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Proxy:
-        return cls(
-            name=str(d["name"]),
-            listen=str(d["listen"]),
-            upstream=str(d["upstream"]),
-            enabled=bool(d.get("enabled", True)),
-            toxics=tuple(Toxic.from_json(t) for t in d.get("toxics") or ()),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ProxySpec:
     """A proxy to create: ``listen`` as seen inside the Toxiproxy container."""
 
@@ -123,7 +81,7 @@ class ProxySpec:
         return (
             p.name == self.name
             and p.upstream == self.upstream
-            and p.listen_port == _port(self.listen)
+            and p.listen_port == port_of(self.listen)
             and p.enabled == self.enabled
         )
 
@@ -134,10 +92,6 @@ class ProxySpec:
             "upstream": self.upstream,
             "enabled": self.enabled,
         }
-
-
-def _port(address: str) -> int:
-    return int(address.rsplit(":", 1)[1])
 
 
 class Toxiproxy:

@@ -2,7 +2,7 @@
 
 A `System` turns a `ClusterSpec` (how many nodes, keys, which profile and settings) into
 a `ClusterPlan`: the node containers (image, command, rendered config files, env), and
-one Toxiproxy proxy per directed link. The Docker driver (`harness.docker_cluster`)
+one Toxiproxy proxy per directed link. The Docker driver (`compose.docker_cluster`)
 knows nothing about replog or Kafka; it only executes plans. The plan is written to the
 run directory as ``cluster.json`` so a person can see exactly what ran.
 

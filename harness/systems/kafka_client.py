@@ -43,8 +43,8 @@ from typing import Any, Final
 
 import confluent_kafka as ck
 
-from harness.history import JSON, OpType
-from harness.protocols import Completion
+from harness.contract.history import JSON, OpType
+from harness.contract.roles import Completion
 
 
 class Certainty(enum.Enum):

@@ -35,53 +35,19 @@ ends or the run is interrupted, and finally ``fault.teardown()``.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from harness.history import JSON, OpType
+from harness.contract.history import JSON, OpType
+from harness.contract.links import LinkControl
 
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-    from faults.network.toxiproxy import Toxiproxy
-    from harness.plan import ClusterPlan, ClusterSpec
-
-
-class Verdict(enum.StrEnum):
-    """A run's or a checker's verdict; merge with `merge_verdicts` (invalid > unknown > valid)."""
-
-    VALID = "valid"
-    UNKNOWN = "unknown"
-    INVALID = "invalid"
-
-    def to_json(self) -> bool | str:
-        """As in results.json: ``true``, ``false`` or ``"unknown"``."""
-        return {Verdict.VALID: True, Verdict.INVALID: False}.get(self, "unknown")
-
-    @classmethod
-    def from_json(cls, v: object) -> Verdict:
-        if v is True:
-            return cls.VALID
-        if v is False:
-            return cls.INVALID
-        return cls.UNKNOWN
-
-    @property
-    def exit_code(self) -> int:
-        return {Verdict.VALID: 0, Verdict.INVALID: 1}.get(self, 2)
-
-
-def merge_verdicts(verdicts: list[Verdict]) -> Verdict:
-    """invalid beats unknown beats valid; no verdicts at all is valid."""
-    if Verdict.INVALID in verdicts:
-        return Verdict.INVALID
-    if Verdict.UNKNOWN in verdicts:
-        return Verdict.UNKNOWN
-    return Verdict.VALID
+    from harness.contract.plan import ClusterPlan, ClusterSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +77,7 @@ class Cluster(Protocol):
     """A running cluster, as faults, the monitor and clients see it.
 
     Node names are ``n1..nN`` for brokers and `controller` (or None when the system has
-    no separate controller). Link (proxy) names come from `harness.plan.link_name`.
+    no separate controller). Link (proxy) names come from `harness.contract.plan.link_name`.
     """
 
     @property
@@ -123,7 +89,7 @@ class Cluster(Protocol):
         ...
 
     @property
-    def toxiproxy(self) -> Toxiproxy: ...
+    def toxiproxy(self) -> LinkControl: ...
 
     @property
     def docker(self) -> docker.DockerClient: ...
