@@ -63,6 +63,38 @@ class F(enum.StrEnum):
     REPLICA_DUMP = "replica-dump"
 
 
+class Phase(enum.StrEnum):
+    """Which end of a fault period a nemesis op is: ``start-<package>`` or ``stop-<package>``."""
+
+    START = "start"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultF:
+    """A nemesis op's name, parsed: ``start-partition`` is ``FaultF(Phase.START, "partition")``.
+
+    The history spells it as one string (DESIGN.md §3); everything in floodmark reads and
+    writes it through this value, never by slicing strings."""
+
+    phase: Phase
+    package: str
+
+    def __str__(self) -> str:
+        return f"{self.phase.value}-{self.package}"
+
+    @classmethod
+    def parse(cls, f: str) -> FaultF | None:
+        """The parsed name, or None when ``f`` is not ``start-…``/``stop-…``."""
+        head, sep, package = f.partition("-")
+        if not sep or not package or head not in _PHASES:
+            return None
+        return cls(_PHASES[head], package)
+
+
+_PHASES: Final = {p.value: p for p in Phase}
+
+
 @dataclass(frozen=True, slots=True)
 class Op:
     """One line of the history."""
@@ -98,6 +130,11 @@ class Op:
     @property
     def is_client(self) -> bool:
         return isinstance(self.process, int)
+
+    @property
+    def fault(self) -> FaultF | None:
+        """For a nemesis op, its phase and package; None for any other op."""
+        return FaultF.parse(self.f) if self.process == NEMESIS else None
 
 
 class HistoryError(ValueError):
