@@ -21,9 +21,12 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec
+
+P = ParamSpec("P")
 
 IGNORED = (
     "__pycache__",
@@ -117,29 +120,21 @@ def listing(
         yield f"upstream {upstream}"
 
 
-def inputs_hash(
-    root: Path,
-    context: Mapping[str, str],
-    *,
-    build_args: Mapping[str, str] | None = None,
-    recipe: Mapping[str, str] | None = None,
-    base_id: str | None = None,
-    upstream: str | None = None,
-    image: str = "?",
-) -> str:
-    """sha256 (hex) of `listing`."""
-    h = hashlib.sha256()
-    for line in listing(
-        root,
-        context,
-        build_args=build_args,
-        recipe=recipe,
-        base_id=base_id,
-        upstream=upstream,
-        image=image,
-    ):
-        h.update(line.encode("utf-8") + b"\n")
-    return h.hexdigest()
+def _sha256_of_lines(lines: Callable[P, Iterable[str]]) -> Callable[P, str]:
+    """A function that takes what ``lines`` takes and returns the sha256 (hex) of the
+    lines it yields, each ended by a newline."""
+
+    def digest(*args: P.args, **kwargs: P.kwargs) -> str:
+        h = hashlib.sha256()
+        for line in lines(*args, **kwargs):
+            h.update(line.encode("utf-8") + b"\n")
+        return h.hexdigest()
+
+    return digest
+
+
+inputs_hash = _sha256_of_lines(listing)
+"""sha256 (hex) of `listing`, called with the same arguments: the image's inputs hash."""
 
 
 def stage(root: Path, context: Mapping[str, str], dest_dir: Path, *, image: str = "?") -> None:

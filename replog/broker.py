@@ -8,47 +8,29 @@ AlterIsr proposals) and to each leader it follows (``replica_fetch`` long-polls 
 for LeaderAndIsr. All addresses come from the config, so each link can go through its
 own proxy.
 
-Request handling (fields beyond ``type``/``id``):
-
-========================= =================================================== ===============
-request                   fields                                               reply
-========================= =================================================== ===============
-metadata                  -                                                    controller_epoch,
-                                                                               brokers, partitions
-produce                   key, value, acks (0, 1, -1), timeout_ms              offset
-fetch                     key, offset, max_records                             records, hw
-list_offsets              key                                                  start, hw, leo
-replica_states            -                                                    replicas
-dump                      key                                                  key, node, hw, leo,
-                                                                               records, epochs
-replica_fetch             key, node, leader_epoch, offset, hw, max_wait_ms,    records
-                          max_records                                          ([off, epoch, v]),
-                                                                               hw, leo
-offsets_for_leader_epoch  key, leader_epoch, epoch                             epoch, end_offset
-leader_and_isr            controller_epoch, state_version, brokers,            -
-                          partitions
-========================= =================================================== ===============
+This module is the node: its lifecycle (recovery at start, checkpoints, a clean or a
+crash stop), its background loops (heartbeats, ISR shrink), its links, and the state
+changes LeaderAndIsr asks for (leader, follower). What it answers to each request type is
+in `replog.broker_requests` (the table of requests and replies is there).
 
 The broker logs every role change, truncation, ISR change and recovery action to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import signal
-from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
+from replog.broker_requests import HANDLERS
 from replog.config import BrokerConfig, Truncation, load_broker_config
 from replog.follower import Follower
 from replog.net import FrameServer, Link
 from replog.partition import Replica, ReplicaError, Role
+from replog.process import run_process
 from replog.storage import (
     RECOVERY_CHECKPOINT,
     REPLICATION_CHECKPOINT,
@@ -56,19 +38,7 @@ from replog.storage import (
     read_offset_checkpoint,
     write_offset_checkpoint,
 )
-from replog.wire import (
-    REQUEST_TYPES,
-    ErrorCode,
-    FieldError,
-    Message,
-    error_reply,
-    field_int,
-    field_str,
-)
-
-Handler = Callable[[Message], Awaitable[Message | None]]
-MAX_WAIT_MS = 3_600_000  # bounds on request fields (a frame must not break the node)
-MAX_RECORDS = 100_000
+from replog.wire import REQUEST_TYPES, ErrorCode, FieldError, Message, error_reply
 
 
 class Broker:
@@ -97,17 +67,6 @@ class Broker:
         self.followers: dict[int, Follower] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._flush_tasks: dict[int, asyncio.Task[None]] = {}
-        self._handlers: dict[str, Handler] = {
-            "metadata": self._metadata,
-            "produce": self._produce,
-            "fetch": self._fetch,
-            "list_offsets": self._list_offsets,
-            "replica_states": self._replica_states,
-            "dump": self._dump,
-            "replica_fetch": self._replica_fetch,
-            "offsets_for_leader_epoch": self._offsets_for_leader_epoch,
-            "leader_and_isr": self._leader_and_isr,
-        }
         self.running = False
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -274,9 +233,9 @@ class Broker:
     async def dispatch(self, msg: Message) -> Message | None:
         req_id = msg.get("id")
         kind = msg.get("type")
-        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        handler = HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
-            known = sorted(self._handlers)
+            known = sorted(HANDLERS)
             why = "is not served by a broker" if kind in REQUEST_TYPES else "is unknown"
             return error_reply(
                 req_id, ErrorCode.UNKNOWN_REQUEST_TYPE, f"request type {kind!r} {why}; try {known}"
@@ -284,7 +243,7 @@ class Broker:
         if not self.running:
             return error_reply(req_id, ErrorCode.BROKER_NOT_AVAILABLE, "broker is stopping")
         try:
-            reply = await handler(msg)
+            reply = await handler(self, msg)
         except ReplicaError as e:
             return error_reply(req_id, e.code, e.message)
         except FieldError as e:
@@ -309,45 +268,9 @@ class Broker:
             )
         return r
 
-    # -- client requests ---------------------------------------------------------------
+    # -- what requests change (`replog.broker_requests` calls these) -------------------
 
-    async def _metadata(self, msg: Message) -> Message:
-        return {"controller_epoch": self.controller_epoch, **self.cluster}
-
-    async def _produce(self, msg: Message) -> Message | None:
-        key, value = field_int(msg, "key"), field_int(msg, "value")
-        acks, timeout_ms = (
-            field_int(msg, "acks", -1),
-            field_int(msg, "timeout_ms", 5000, 0, MAX_WAIT_MS),
-        )
-        if acks not in (-1, 0, 1):
-            raise FieldError(f"acks must be -1 (all), 0 or 1, got {acks}")
-        r = self.replica(key)
-        try:
-            offset = r.append_as_leader(value, acks)
-        except ReplicaError as e:
-            if acks == 0:
-                self.log.info("key %s: acks=0 produce dropped: %s", key, e.message)
-                return None
-            raise
-        if r.log.flush_due():
-            await self._flush(r, offset + 1)
-        if acks == 0:
-            return None
-        if acks == 1:
-            return {"offset": offset}
-        try:
-            async with asyncio.timeout(timeout_ms / 1000):
-                await r.wait_committed(offset)
-        except TimeoutError:
-            raise ReplicaError(
-                ErrorCode.REQUEST_TIMED_OUT,
-                f"offset {offset} of key {key} not committed within {timeout_ms} ms "
-                f"(hw {r.hw}, isr {r.isr}); it may still commit",
-            ) from None
-        return {"offset": offset}
-
-    async def _flush(self, r: Replica, upto: int) -> None:
+    async def flush_until(self, r: Replica, upto: int) -> None:
         """Group commit: wait until everything below `upto` is fsynced. One flush runs at
         a time per partition, in a worker thread; appends made while it runs share the
         next one."""
@@ -363,106 +286,10 @@ class Broker:
         if self._flush_tasks.get(key) is task:
             del self._flush_tasks[key]
 
-    async def _fetch(self, msg: Message) -> Message:
-        key, offset = field_int(msg, "key"), field_int(msg, "offset")
-        max_records = field_int(msg, "max_records", 1000, 0, MAX_RECORDS)
-        r = self.replica(key)
-        r.check_leader()
-        if offset < 0 or offset > r.log.leo:
-            raise ReplicaError(
-                ErrorCode.OFFSET_OUT_OF_RANGE,
-                f"offset {offset} of key {key} is outside 0..{r.log.leo} (the log end offset)",
-            )
-        end = min(r.hw, offset + max(max_records, 0))
-        return {"records": r.log.read(offset, end), "hw": r.hw}
-
-    async def _list_offsets(self, msg: Message) -> Message:
-        r = self.replica(field_int(msg, "key"))
-        r.check_leader()
-        return {"start": 0, "hw": r.hw, "leo": r.log.leo}
-
-    async def _replica_states(self, msg: Message) -> Message:
-        return {"replicas": [self.replicas[k].state() for k in sorted(self.replicas)]}
-
-    async def _dump(self, msg: Message) -> Message:
-        return self.replica(field_int(msg, "key")).dump()
-
-    # -- peer requests (this broker as leader) -----------------------------------------
-
-    async def _replica_fetch(self, msg: Message) -> Message:
-        s = self.settings
-        key, node = field_int(msg, "key"), field_str(msg, "node")
-        epoch, offset = field_int(msg, "leader_epoch"), field_int(msg, "offset")
-        known_hw = field_int(msg, "hw", -1)
-        max_wait = field_int(msg, "max_wait_ms", s.replica_fetch_wait_max_ms, 0, MAX_WAIT_MS)
-        max_records = field_int(msg, "max_records", s.replica_fetch_max_records, 0, MAX_RECORDS)
-        r = self.replica(key)
-        r.check_leader()
-        r.check_epoch(epoch)
-        try:
-            grow = r.on_follower_fetch(node, offset)
-        except ReplicaError as e:
-            if e.code is ErrorCode.OFFSET_OUT_OF_RANGE:
-                return {**error_reply(None, e.code, e.message), "leo": r.log.leo}
-            raise
-        if grow is not None:
-            self.propose_isr(r, grow, f"expand ({node} reached the HW at offset {offset})")
-        records = r.read_for_follower(offset, max_records)
-        if not records and r.hw <= known_hw and max_wait > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max_wait / 1000):
-                    await asyncio.shield(r.changed())
-            r.check_leader()
-            r.check_epoch(epoch)
-            if offset > r.log.leo:  # the leader truncated meanwhile (cannot happen as leader)
-                return {
-                    **error_reply(None, ErrorCode.OFFSET_OUT_OF_RANGE, "log shrank"),
-                    "leo": r.log.leo,
-                }
-            records = r.read_for_follower(offset, max_records)
-        return {"records": records, "hw": r.hw, "leo": r.log.leo}
-
-    async def _offsets_for_leader_epoch(self, msg: Message) -> Message:
-        r = self.replica(field_int(msg, "key"))
-        r.check_leader()
-        r.check_epoch(field_int(msg, "leader_epoch"))
-        asked = field_int(msg, "epoch")
-        epoch, end = r.epoch_end_offset(asked)
-        self.log.info(
-            "key %s: OffsetsForLeaderEpoch(%s) -> epoch %s end offset %s", r.key, asked, epoch, end
-        )
-        return {"epoch": epoch, "end_offset": end}
-
-    # -- controller requests ------------------------------------------------------------
-
-    async def _leader_and_isr(self, msg: Message) -> Message:
-        ce, sv = field_int(msg, "controller_epoch"), field_int(msg, "state_version")
-        if ce < self.controller_epoch:
-            self.log.warning(
-                "fenced: LeaderAndIsr from controller epoch %s < %s rejected",
-                ce,
-                self.controller_epoch,
-            )
-            raise ReplicaError(
-                ErrorCode.STALE_CONTROLLER_EPOCH,
-                f"controller epoch {ce} is older than {self.controller_epoch}, known to "
-                f"{self.node_id}; a newer controller has taken over",
-            )
-        if ce == self.controller_epoch and sv <= self.state_version:
-            return {"applied": False}
-        parts = msg.get("partitions")
-        check_partitions(parts)
-        assert isinstance(parts, dict)
-        if ce > self.controller_epoch:
-            self.log.info("controller epoch %s -> %s", self.controller_epoch, ce)
-        self.controller_epoch, self.state_version = ce, sv
-        self.cluster = {"brokers": list(msg.get("brokers", [])), "partitions": parts}
-        for key_s, p in sorted(parts.items(), key=lambda kv: int(kv[0])):
-            if self.node_id in p["replicas"]:
-                await self._apply_partition(int(key_s), p)
-        return {"applied": True}
-
-    async def _apply_partition(self, key: int, p: dict[str, Any]) -> None:
+    async def apply_partition(self, key: int, p: dict[str, Any]) -> None:
+        """Take on one partition's state from LeaderAndIsr: a newer leader epoch makes this
+        replica leader or follower (with a fresh `Follower`), the same epoch only updates
+        the ISR of a replica already online, an older one is ignored."""
         r = self.replicas.get(key) or self._open_replica(key, 0)
         epoch, leader = int(p["leader_epoch"]), p["leader"]
         isr, version, replicas = list(p["isr"]), int(p["isr_version"]), list(p["replicas"])
@@ -485,54 +312,14 @@ class Broker:
                 follower.start()
 
 
-def check_partitions(parts: object) -> None:
-    """Validate a LeaderAndIsr ``partitions`` payload before any of it is applied."""
-    if not isinstance(parts, dict):
-        raise FieldError("field 'partitions' must be an object keyed by partition")
-    for key_s, p in parts.items():
-        if not (isinstance(key_s, str) and key_s.isdigit() and len(key_s) < 10):
-            raise FieldError(f"partition key {key_s!r:.40} must be a small non-negative integer")
-        if not isinstance(p, dict):
-            raise FieldError(f"partition {key_s}: state must be an object")
-        field_int(p, "leader_epoch", lo=0, hi=2**31)
-        field_int(p, "isr_version", lo=0, hi=2**31)
-        leader = p.get("leader")
-        for name in ("replicas", "isr"):
-            v = p.get(name)
-            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                raise FieldError(f"partition {key_s}: {name!r} must be a list of node ids")
-        if leader is not None and not isinstance(leader, str):
-            raise FieldError(f"partition {key_s}: 'leader' must be a node id or null")
-
-
-async def run_broker(config: BrokerConfig) -> None:
-    """Run until SIGTERM/SIGINT, then stop cleanly."""
-    broker = Broker(config)
-    await broker.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await broker.stop(clean=True)
-
-
-def setup_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m replog.broker", description=__doc__.split("\n")[0]
+    run_process(
+        argv,
+        role="broker",
+        description=__doc__.split("\n")[0],
+        load=load_broker_config,
+        make=Broker,
     )
-    parser.add_argument("--config", required=True, type=Path, help="broker config JSON file")
-    args = parser.parse_args(argv)
-    setup_logging()
-    asyncio.run(run_broker(load_broker_config(args.config)))
 
 
 if __name__ == "__main__":

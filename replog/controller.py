@@ -28,20 +28,18 @@ Kafka's controller plus ZooKeeper:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import dataclasses
 import json
 import logging
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from replog.broker import setup_logging
 from replog.config import ControllerConfig, load_controller_config
 from replog.net import FrameServer, Link
+from replog.process import run_process
 from replog.storage import write_atomically
 from replog.wire import (
     ErrorCode,
@@ -366,23 +364,14 @@ class Controller:
         return {"isr": p.isr, "isr_version": p.isr_version}
 
 
-async def run_controller(config: ControllerConfig) -> None:
-    controller = Controller(config)
-    await controller.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await controller.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m replog.controller")
-    parser.add_argument("--config", required=True, type=Path, help="controller config JSON file")
-    args = parser.parse_args(argv)
-    setup_logging()
-    asyncio.run(run_controller(load_controller_config(args.config)))
+    run_process(
+        argv,
+        role="controller",
+        description=None,
+        load=load_controller_config,
+        make=Controller,
+    )
 
 
 if __name__ == "__main__":

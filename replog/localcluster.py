@@ -26,10 +26,38 @@ from replog.client import ReplogClient
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+class Ports:
+    """Loopback ports held for a cluster's lifetime, so that no one else is handed them.
+
+    Finding a free port by binding to port 0 and closing the socket does not reserve it:
+    the next bind to port 0, in this process or another, may be handed the same number,
+    and the second node to listen on it fails with "address already in use" (about one
+    cluster in a hundred drew such a pair among its 16 ports). `take` keeps its socket
+    bound, with SO_REUSEADDR and never listening, until `release`: the kernel gives the
+    port to no other bind to port 0 nor to an outgoing connection, a connection to it is
+    refused while no node listens there (as to a crashed node), and a node may listen on
+    it, again after every restart, since asyncio's servers set SO_REUSEADDR too.
+    """
+
+    def __init__(self) -> None:
+        self._held: list[socket.socket] = []
+
+    def take(self) -> int:
+        """A port on 127.0.0.1 that stays this cluster's until `release`."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0))
+        except OSError:
+            s.close()
+            raise
+        self._held.append(s)
         return int(s.getsockname()[1])
+
+    def release(self) -> None:
+        for s in self._held:
+            s.close()
+        self._held.clear()
 
 
 class LocalCluster:
@@ -46,8 +74,9 @@ class LocalCluster:
     ) -> None:
         self.root = root
         self.nodes = nodes
-        self.ports = {n: free_port() for n in nodes}
-        self.controller_port = free_port()
+        self.reserved = Ports()
+        self.ports = {n: self.reserved.take() for n in nodes}
+        self.controller_port = self.reserved.take()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         root.mkdir(parents=True, exist_ok=True)
         addr = {n: f"127.0.0.1:{p}" for n, p in self.ports.items()}
@@ -107,7 +136,8 @@ class LocalCluster:
         self.start_node(name)
 
     def stop(self) -> None:
-        """SIGTERM every node (clean shutdown), SIGKILL what does not exit in 10 s."""
+        """SIGTERM every node (clean shutdown), SIGKILL what does not exit in 10 s; then
+        give up the cluster's ports."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -118,6 +148,7 @@ class LocalCluster:
                 p.kill()
                 p.wait(5)
         self.procs.clear()
+        self.reserved.release()
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -87,28 +87,26 @@ from harness.contract.plan import (
     CLIENT,
     ClusterPlan,
     ClusterSpec,
-    LinkKind,
     NodePlan,
     ProxyPlan,
     Role,
     link_name,
 )
 from harness.contract.roles import Client, Cluster
-from harness.systems.kafka_client import (
-    KafkaClient,
-    KafkaClientConfig,
+from harness.systems.kafka_admin import (
     LeaderEpochWatcher,
     admin_client,
     describe_partitions,
     ensure_topic,
 )
+from harness.systems.kafka_client import KafkaClient, KafkaClientConfig
+from harness.systems.topology import CONTROLLER, broker_names, cluster_plan, link
 
 REPLICATION_BASE_PORT: Final = 9100
 """Broker nJ's REPLICATION listener is on port 9100+J (distinct per broker, see above)."""
 CONTROLLER_PORT: Final = 9093
 EXTERNAL_PORT: Final = 9094
 ADMIN_PORT: Final = 9095
-CONTROLLER: Final = "controller"
 CONTROLLER_ID: Final = 100
 TOPIC: Final = "floodmark"
 CONFIG_PATH: Final = "/etc/floodmark/kafka/server.properties"
@@ -236,7 +234,7 @@ class KafkaSystem:
             raise ConfigError(
                 [f"kafka: replication factor {spec.replication_factor} > {spec.nodes} brokers"]
             )
-        brokers = tuple(f"n{i}" for i in range(1, spec.nodes + 1))
+        brokers = broker_names(spec.nodes)
         ports = free_ports(2 * len(brokers))
         layout = KafkaLayout(
             client_ports=dict(zip(brokers, ports[: len(brokers)], strict=True)),
@@ -257,21 +255,18 @@ class KafkaSystem:
         for i, b in enumerate(brokers, start=1):
             cp, ap = layout.client_ports[b], layout.admin_ports[b]
             proxies += [
-                ProxyPlan(link_name(CLIENT, b), CLIENT, b, LinkKind.CLIENT, cp,
-                          f"{b}:{EXTERNAL_PORT}", publish=True, host_port=cp),
-                ProxyPlan(link_name(ADMIN, b), ADMIN, b, LinkKind.ADMIN, ap,
-                          f"{b}:{ADMIN_PORT}", publish=True, host_port=ap),
-                ProxyPlan(link_name(b, CONTROLLER), b, CONTROLLER, LinkKind.CONTROL,
-                          CONTROLLER_PORT, f"{CONTROLLER}:{CONTROLLER_PORT}", listen_node=b),
-                ProxyPlan(link_name(CONTROLLER, b), CONTROLLER, b, LinkKind.CONTROL,
-                          repl[b], f"{b}:{repl[b]}", listen_node=CONTROLLER),
-            ]  # fmt: skip
-            for other in brokers:
-                if other != b:
-                    proxies.append(
-                        ProxyPlan(link_name(b, other), b, other, LinkKind.PEER,
-                                  repl[other], f"{other}:{repl[other]}", listen_node=b)
-                    )  # fmt: skip
+                link(CLIENT, b, cp, f"{b}:{EXTERNAL_PORT}", host_port=cp),
+                link(ADMIN, b, ap, f"{b}:{ADMIN_PORT}", host_port=ap),
+                link(
+                    b, CONTROLLER, CONTROLLER_PORT, f"{CONTROLLER}:{CONTROLLER_PORT}", listen_node=b
+                ),
+                link(CONTROLLER, b, repl[b], f"{b}:{repl[b]}", listen_node=CONTROLLER),
+            ]
+            proxies += [
+                link(b, other, repl[other], f"{other}:{repl[other]}", listen_node=b)
+                for other in brokers
+                if other != b
+            ]
             props = _templates.get_template("server.properties.j2").render(
                 node=b,
                 role="broker",
@@ -281,42 +276,14 @@ class KafkaSystem:
                 admin_port=ap,
                 **common,
             )
-            nodes.append(
-                NodePlan(
-                    name=b,
-                    role=Role.BROKER,
-                    image="kafka",
-                    command=("/opt/kafka/start-kafka.sh",),
-                    files={CONFIG_PATH: props},
-                    data_dir="/data",
-                    env=env,
-                    proxy_hosts=(*(o for o in brokers if o != b), CONTROLLER),
-                )
-            )
+            proxy_hosts = (*(o for o in brokers if o != b), CONTROLLER)
+            nodes.append(_node(b, Role.BROKER, props, env, proxy_hosts))
         ctl_props = _templates.get_template("server.properties.j2").render(
             node=CONTROLLER, role="controller", node_id=CONTROLLER_ID, **common
         )
-        nodes.append(
-            NodePlan(
-                name=CONTROLLER,
-                role=Role.CONTROLLER,
-                image="kafka",
-                command=("/opt/kafka/start-kafka.sh",),
-                files={CONFIG_PATH: ctl_props},
-                data_dir="/data",
-                env={**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"},
-            )
-        )
-        return ClusterPlan(
-            run_id=spec.run_id,
-            system=self.name,
-            brokers=brokers,
-            controller=CONTROLLER,
-            nodes=tuple(nodes),
-            proxies=tuple(proxies),
-            keys=spec.keys,
-            replication_factor=spec.replication_factor,
-        )
+        ctl_env = {**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"}
+        nodes.append(_node(CONTROLLER, Role.CONTROLLER, ctl_props, ctl_env))
+        return cluster_plan(spec, self.name, nodes, proxies)
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -439,6 +406,22 @@ _TEMPLATED: Final = frozenset(
         "auto.leader.rebalance.enable",
     }
 )
+
+
+def _node(
+    name: str, role: Role, props: str, env: dict[str, str], proxy_hosts: tuple[str, ...] = ()
+) -> NodePlan:
+    """A Kafka node: start-kafka.sh on its rendered server.properties."""
+    return NodePlan(
+        name=name,
+        role=role,
+        image="kafka",
+        command=("/opt/kafka/start-kafka.sh",),
+        files={CONFIG_PATH: props},
+        data_dir="/data",
+        env=env,
+        proxy_hosts=proxy_hosts,
+    )
 
 
 def _offline(key: int, node: str) -> dict[str, JSON]:

@@ -29,7 +29,6 @@ from harness.contract.plan import (
     CLIENT,
     ClusterPlan,
     ClusterSpec,
-    LinkKind,
     NodePlan,
     ProxyPlan,
     Role,
@@ -37,12 +36,12 @@ from harness.contract.plan import (
 )
 from harness.contract.roles import Client, Cluster
 from harness.systems.replog_client import ReplogLogClient
+from harness.systems.topology import CONTROLLER, broker_names, cluster_plan, link
 from replog import config as replog_config
 from replog.client import ReplogClient, ReplogError
 
 BROKER_PORT: Final = 9092
 CONTROLLER_PORT: Final = 9093
-CONTROLLER: Final = "controller"
 CONFIG_PATH: Final = "/etc/replog/node.json"
 ADMIN_TIMEOUT_S: Final = 1.0
 
@@ -77,30 +76,24 @@ class ReplogSystem:
         except replog_config.ConfigError as e:
             raise ConfigError([f"replog: {e}"]) from None
         self._keys = spec.keys
-        brokers = tuple(f"n{i}" for i in range(1, spec.nodes + 1))
+        brokers = broker_names(spec.nodes)
         proxies: list[ProxyPlan] = []
         nodes: list[NodePlan] = []
         upstream = {b: f"{b}:{BROKER_PORT}" for b in brokers}
         for i, b in enumerate(brokers, start=1):
             p = _ports(i)
             proxies += [
-                ProxyPlan(link_name(CLIENT, b), CLIENT, b, LinkKind.CLIENT, p["client"],
-                          upstream[b], publish=True),
-                ProxyPlan(link_name(ADMIN, b), ADMIN, b, LinkKind.ADMIN, p["admin"],
-                          upstream[b], publish=True),
-                ProxyPlan(link_name(b, CONTROLLER), b, CONTROLLER, LinkKind.CONTROL,
-                          p["to_ctl"], f"{CONTROLLER}:{CONTROLLER_PORT}"),
-                ProxyPlan(link_name(CONTROLLER, b), CONTROLLER, b, LinkKind.CONTROL,
-                          p["from_ctl"], upstream[b]),
-            ]  # fmt: skip
+                link(CLIENT, b, p["client"], upstream[b]),
+                link(ADMIN, b, p["admin"], upstream[b]),
+                link(b, CONTROLLER, p["to_ctl"], f"{CONTROLLER}:{CONTROLLER_PORT}"),
+                link(CONTROLLER, b, p["from_ctl"], upstream[b]),
+            ]
             peers = {}
             for j, other in enumerate(brokers, start=1):
                 if other == b:
                     continue
                 port = 22000 + 10 * i + j
-                proxies.append(
-                    ProxyPlan(link_name(b, other), b, other, LinkKind.PEER, port, upstream[other])
-                )
+                proxies.append(link(b, other, port, upstream[other]))
                 peers[other] = f"toxiproxy:{port}"
             broker_json = _render(
                 "replog-broker.json.j2",
@@ -112,16 +105,7 @@ class ReplogSystem:
                 profile=spec.profile,
                 settings=spec.settings,
             )
-            nodes.append(
-                NodePlan(
-                    name=b,
-                    role=Role.BROKER,
-                    image="replog",
-                    command=("python3", "-m", "replog.broker", "--config", CONFIG_PATH),
-                    files={CONFIG_PATH: broker_json},
-                    env=dict(spec.env),
-                )
-            )
+            nodes.append(_node(b, Role.BROKER, broker_json, spec))
         controller_json = _render(
             "replog-controller.json.j2",
             port=CONTROLLER_PORT,
@@ -132,26 +116,8 @@ class ReplogSystem:
             profile=spec.profile,
             settings=spec.settings,
         )
-        nodes.append(
-            NodePlan(
-                name=CONTROLLER,
-                role=Role.CONTROLLER,
-                image="replog",
-                command=("python3", "-m", "replog.controller", "--config", CONFIG_PATH),
-                files={CONFIG_PATH: controller_json},
-                env=dict(spec.env),
-            )
-        )
-        return ClusterPlan(
-            run_id=spec.run_id,
-            system=self.name,
-            brokers=brokers,
-            controller=CONTROLLER,
-            nodes=tuple(nodes),
-            proxies=tuple(proxies),
-            keys=spec.keys,
-            replication_factor=spec.replication_factor,
-        )
+        nodes.append(_node(CONTROLLER, Role.CONTROLLER, controller_json, spec))
+        return cluster_plan(spec, self.name, nodes, proxies)
 
     def client(self, cluster: Cluster, process: int) -> Client:
         endpoints = {b: cluster.endpoint(link_name(CLIENT, b)) for b in cluster.plan.brokers}
@@ -200,6 +166,18 @@ class ReplogSystem:
             except (OSError, ReplogError):
                 continue
         return dumps
+
+
+def _node(name: str, role: Role, config_json: str, spec: ClusterSpec) -> NodePlan:
+    """A replog node: ``python3 -m replog.broker`` or ``replog.controller`` on its config."""
+    return NodePlan(
+        name=name,
+        role=role,
+        image="replog",
+        command=("python3", "-m", f"replog.{role.value}", "--config", CONFIG_PATH),
+        files={CONFIG_PATH: config_json},
+        env=dict(spec.env),
+    )
 
 
 def _render(template: str, **ctx: Any) -> str:

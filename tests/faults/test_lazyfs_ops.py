@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faults.agent.lazyfs import LazyOps, PendingFile
+from faults.agent.lazyfs_ops import LazyOps, PendingFile
 
 
 def test_pending_file_overlay_applies_writes_and_truncates_in_order() -> None:

@@ -10,6 +10,10 @@ Toxiproxy does in a real run. Clients talk to brokers directly.
 Crash = `Broker.stop(clean=False)`: no flush, no checkpoint, every connection dropped;
 what was written stays (like SIGKILL: the page cache survives). Synchronisation is by
 condition polling with a deadline (`wait_until`), never by bare sleeps.
+
+Ports: each node's port is reserved for the cluster's lifetime (`replog.localcluster.Ports`:
+a restarted node listens on it again, and no other test or process is handed it); each
+proxy listens on a port the OS chose when it started, and keeps it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -28,6 +31,7 @@ from replog.broker import Broker
 from replog.client import ReplogClient
 from replog.config import broker_config_from_dict, controller_config_from_dict
 from replog.controller import Controller
+from replog.localcluster import Ports
 from replog.storage import RECORD_BYTES
 
 T = TypeVar("T")
@@ -43,12 +47,6 @@ FAST_SETTINGS: dict[str, Any] = {
     "request.timeout.ms": 2000,
     "reconnect.backoff.max.ms": 200,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(cond: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
@@ -73,14 +71,16 @@ class LinkProxy:
     def __init__(self, name: str, target_port: int) -> None:
         self.name = name
         self.target_port = target_port
-        self.port = free_port()
+        self.port = 0
+        """The port it listens on, chosen by the OS in `start` (and never given up)."""
         self.forward = True  # initiator -> listener bytes flow
         self.backward = True  # listener -> initiator bytes flow
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
         if self._server is not None:
@@ -132,8 +132,10 @@ class Cluster:
         self.settings = {**FAST_SETTINGS, **(settings or {})}
         self.rf = replication_factor or len(nodes)
         self.partitions = partitions
-        self.ports = {n: free_port() for n in nodes}
-        self.controller_port = free_port()
+        self.reserved = Ports()
+        """Every node's port stays the cluster's (a restart listens on it again)."""
+        self.ports = {n: self.reserved.take() for n in nodes}
+        self.controller_port = self.reserved.take()
         self.brokers: dict[str, Broker] = {}
         self.controller: Controller | None = None
         self.proxies: dict[tuple[str, str], LinkProxy] = {}
@@ -258,6 +260,7 @@ class Cluster:
             self._teardown_step(f"proxy {name}", p.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
+        self.reserved.release()
 
     # -- links ---------------------------------------------------------------------------
 

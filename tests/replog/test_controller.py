@@ -9,7 +9,7 @@ import pytest
 from replog.client import ReplogError
 from replog.controller import Controller, assign_replicas
 from replog.wire import ErrorCode
-from tests.replog.cluster import Cluster, free_port, wait_until
+from tests.replog.cluster import Cluster, wait_until
 from tests.replog.conftest import ClusterFactory
 
 SHRINK_FAST = {"replica.lag.time.max.ms": 400, "broker.session.timeout.ms": 1500}
@@ -76,7 +76,7 @@ def test_brokers_reject_a_deposed_controller(make_cluster: ClusterFactory) -> No
     old = c.controller
     assert old is not None and old.epoch == 1
     # A second controller instance starts on the same store: it bumps the epoch to 2.
-    new = Controller(c.controller_config(port=free_port()))
+    new = Controller(c.controller_config(port=c.reserved.take()))
     c.run(new.start())
     try:
         assert new.epoch == 2
