@@ -1,8 +1,9 @@
 """System adapters: the replicated logs floodmark can test, in one registry.
 
 `SYSTEMS` maps a name to the class of its `harness.contract.roles.System`
-implementation (a system's client library, e.g. confluent-kafka, is imported only when a
-run uses that system). Adding a system is one module plus one line here.
+implementation. Adding a system is one module plus one line here. Every system's client
+library is a dependency of floodmark (confluent-kafka for Kafka), so the registry imports
+them all; nothing is probed at run time.
 """
 
 from __future__ import annotations
