@@ -1,7 +1,7 @@
 """``clock``: shift or strobe a node's wall clock with libfaketime, at run time.
 
-Nodes run with ``FLOODMARK_FAKETIME=1`` (`NODE_ENV`; the harness sets it when this
-package is selected): ``entrypoint.sh`` preloads libfaketime into the node's process,
+Nodes run with ``FLOODMARK_FAKETIME=1`` (the package's ``node_env``: the harness sets it
+when this package is selected): ``entrypoint.sh`` preloads libfaketime into the node's process,
 reading its offset from ``/run/floodmark/faketime`` at most 1 s stale. The fault drives
 that file through ``agent/clock.py`` with ``docker exec``:
 
@@ -20,25 +20,22 @@ compares it with real time. History value::
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any, Final
 
+from docker.models.containers import Container
+
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
-from .common import (
-    FaultError,
-    NoTarget,
-    agent,
-    all_nodes,
-    container_env,
-    skips_missing_targets,
-    verified,
-)
+from .common import FaultError, NoTarget, StartStopFault, agent, all_nodes, container_env, verified
 from .process import state
-from .schedule import cycle, heal
+from .schedule import cycling, heal_all
 
-NODE_ENV: Final = {"FLOODMARK_FAKETIME": "1"}
+SWITCH: Final = "FLOODMARK_FAKETIME"
+"""The node environment variable (set to ``1``) that makes ``entrypoint.sh`` preload
+libfaketime."""
 OFFSETS: Final = (-300, -60, -10, -2, 2, 10, 60, 300)
 TOLERANCE: Final = 1.5
 """Seconds between the asked and the reported offset still counted as applied."""
@@ -58,29 +55,23 @@ def reported_offset(cluster: Cluster, node: str, expect: float) -> dict[str, Any
         time.sleep(0.25)
 
 
-class ClockFault:
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
+class ClockFault(StartStopFault):
+    """Shift or strobe one node's clock; reset the skewed clocks on stop."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
         self.skewed: list[str] = []
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
+    def start(self, value: JSON) -> JSON:
         cluster = self.cluster
-        if cluster is None:
-            raise FaultError("clock used before setup(cluster)")
-        if f.startswith("stop-"):
-            return self._reset(cluster, value)
         if not isinstance(value, dict) or "node" not in value or "offset" not in value:
             raise FaultError(f"start-clock expects {{'node', 'mode', 'offset'}}, got {value!r}")
         node, mode, offset = str(value["node"]), str(value.get("mode", "shift")), value["offset"]
         c = cluster.container(node)
-        if container_env(c).get("FLOODMARK_FAKETIME") != "1":
+        if not _faked(c):
             return verified(
                 False,
-                f"{node} runs without libfaketime (FLOODMARK_FAKETIME=1 not set); select "
+                f"{node} runs without libfaketime ({SWITCH}=1 not set); select "
                 "clock with --nemesis so the harness preloads it",
                 value,
             )
@@ -105,10 +96,11 @@ class ClockFault:
         )
         return verified(ok, why, value, reported_offset=reading["offset"])
 
-    def _reset(self, cluster: Cluster, value: JSON) -> JSON:
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
         nodes = list(dict.fromkeys(self.skewed))
-        if isinstance(value, dict) and value.get("heal") == "all":
-            nodes = [n for n in all_nodes(cluster) if _faked(cluster, n)]
+        if everything:
+            nodes = [n for n in all_nodes(cluster) if _faked(cluster.container(n))]
         readings: dict[str, JSON] = {}
         for n in nodes:
             c = cluster.container(n)
@@ -125,37 +117,32 @@ class ClockFault:
         off = {n: o for n, o in readings.items() if abs(float(o)) > TOLERANCE}
         return verified(not off, f"clocks still skewed after reset: {off}", reset=readings)
 
-    def teardown(self) -> None:
-        self.cluster = None
+
+def _faked(container: Container) -> bool:
+    return container_env(container).get(SWITCH) == "1"
 
 
-def _faked(cluster: Cluster, node: str) -> bool:
-    return container_env(cluster.container(node)).get("FLOODMARK_FAKETIME") == "1"
-
-
-def _generator(ctx: NemesisContext) -> list[FaultOp]:
-    def start(rng: Any) -> JSON:
-        node = rng.choice([*ctx.brokers, *([ctx.controller] if ctx.controller else [])])
-        offset = rng.choice(OFFSETS)
-        if rng.random() < 0.3:
-            return {
-                "node": node,
-                "mode": "strobe",
-                "offset": offset,
-                "period": 1.0,
-                "duration": max(2.0, round(ctx.interval, 1)),
-            }
-        return {"node": node, "mode": "shift", "offset": offset}
-
-    return list(cycle(ctx, "clock", start))
+def _start(ctx: NemesisContext, rng: random.Random) -> JSON:
+    node = rng.choice([*ctx.brokers, *([ctx.controller] if ctx.controller else [])])
+    offset = rng.choice(OFFSETS)
+    if rng.random() < 0.3:
+        return {
+            "node": node,
+            "mode": "strobe",
+            "offset": offset,
+            "period": 1.0,
+            "duration": max(2.0, round(ctx.interval, 1)),
+        }
+    return {"node": node, "mode": "shift", "offset": offset}
 
 
 CLOCK: Final = FaultPackage(
     name="clock",
-    heal_order=40,
-    fault=ClockFault,
-    generator=_generator,
-    final=heal("clock"),
-    colour="#17becf",
     doc="Shift or strobe a node's wall clock (libfaketime); heal resets it to 0.",
+    fault=ClockFault,
+    generator=cycling(_start),
+    final=heal_all,
+    heal_order=40,
+    node_env={SWITCH: "1"},
+    colour="#17becf",
 )

@@ -20,6 +20,7 @@ introspection), ``"minority"``, ``"majority"``, ``"all"``, ``"controller"``.
 
 from __future__ import annotations
 
+import abc
 import json
 import random
 import time
@@ -28,13 +29,16 @@ from typing import Any, Final, TypeVar, cast
 
 from docker.models.containers import Container
 
-from harness.contract.history import JSON, NEMESIS
-from harness.contract.roles import Cluster
+from harness.contract.history import JSON, NEMESIS, Phase
+from harness.contract.roles import Cluster, FaultOp, NemesisContext, NemesisOption
+
+from .schedule import cycling, heals_everything
 
 AGENT: Final = "/opt/floodmark/agent"
 """Where the node images carry `faults/agent/`."""
 
 TARGETS: Final = ("one", "leader", "minority", "majority", "all", "controller")
+"""The target kinds (see the module docstring); a package's targets option chooses from them."""
 
 T = TypeVar("T")
 
@@ -58,19 +62,32 @@ def skipped(why: str, base: JSON = None) -> dict[str, JSON]:
     return out
 
 
-def skips_missing_targets(
-    invoke: Callable[[Any, str, JSON], JSON],
-) -> Callable[[Any, str, JSON], JSON]:
-    """Decorate a fault's ``invoke``: a `NoTarget` becomes a `skipped` result."""
+class StartStopFault(abc.ABC):
+    """What every fault here shares (a `harness.contract.roles.Fault`): it is built with
+    the cluster it acts on, and ``invoke`` sends `Phase.START` to `start` and
+    `Phase.STOP` to `stop` (with ``everything`` for the final heal op made by
+    `faults.schedule.heal_all`). A `NoTarget` raised by either becomes a `skipped`
+    result: nothing was done, on purpose."""
 
-    def wrapper(self: Any, f: str, value: JSON) -> JSON:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def invoke(self, phase: Phase, value: JSON) -> JSON:
         try:
-            return invoke(self, f, value)
+            if phase is Phase.START:
+                return self.start(value)
+            return self.stop(heals_everything(value))
         except NoTarget as e:
             return skipped(str(e), value)
 
-    wrapper.__doc__ = invoke.__doc__
-    return wrapper
+    @abc.abstractmethod
+    def start(self, value: JSON) -> JSON:
+        """Inject the fault ``value`` asks for; return what was done (`verified`)."""
+
+    @abc.abstractmethod
+    def stop(self, everything: bool) -> JSON:
+        """Undo what the starts did; with ``everything``, any trace of this fault on any
+        node, whatever the schedule did (the run may have been interrupted)."""
 
 
 def verified(ok: bool, why: str = "", base: JSON = None, **fields: JSON) -> dict[str, JSON]:
@@ -141,6 +158,20 @@ def choose_target(
     if kind == "all":
         return {"target": kind, "nodes": nodes}
     return {"target": "controller", "nodes": [str(controller)]}
+
+
+def target_schedule(
+    option: NemesisOption, controller: bool = True
+) -> Callable[[NemesisContext], list[FaultOp]]:
+    """A generator for a package that acts on targets: start and stop ops (`cycle`), each
+    start aimed at a `choose_target` spec of the kinds ``option`` allows in the run
+    (``controller=False``: never the controller)."""
+
+    def start(ctx: NemesisContext, rng: random.Random) -> JSON:
+        node = ctx.controller if controller else None
+        return choose_target(rng, ctx.brokers, node, ctx.keys, option.of(ctx))
+
+    return cycling(start)
 
 
 def resolve_target(cluster: Cluster, spec: JSON) -> list[str]:

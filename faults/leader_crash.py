@@ -38,19 +38,21 @@ from __future__ import annotations
 import time
 from typing import Final
 
-from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.history import JSON, Phase
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext, NemesisOption
 
-from .common import FaultError, NoTarget, all_nodes, skips_missing_targets, verified
+from .common import FaultError, NoTarget, StartStopFault, all_nodes, verified
 from .network.partition import PartitionFault
-from .process import kill_node, start_node, state
-from .schedule import cycle, heal
+from .process import kill_node, restart_nodes, state
+from .schedule import cycle, heal_all
 
 MODE: Final = "refuse"
 """How the leader's peer links are cut: refused connections make followers notice at
 once (a blackhole would also work, only later: the fetch must time out first)."""
 
-DELAY_OPTION: Final = "leader_crash_delay_s"
+DELAY_OPTION: Final = NemesisOption(
+    "leader_crash_delay_s", "seconds the leader stays isolated before the kill", seconds=True
+)
 MIN_DELAY: Final = 1.0
 MAX_DELAY: Final = 5.0
 
@@ -62,53 +64,39 @@ def default_delay(interval: float) -> float:
 
 def delay_of(ctx: NemesisContext) -> float:
     """``leader_crash_delay_s`` from the run's options, else `default_delay`."""
-    given = ctx.options.get(DELAY_OPTION)
+    given = DELAY_OPTION.of(ctx)
+    name = DELAY_OPTION.name
     if not given:
         return default_delay(ctx.interval)
-    if not isinstance(given, list) or len(given) != 1:
-        raise ValueError(f"{DELAY_OPTION}: expected one number of seconds, got {given!r}")
+    if len(given) != 1:
+        raise ValueError(f"{name}: expected one number of seconds, got {list(given)!r}")
     try:
-        delay = float(str(given[0]))
+        delay = float(given[0])
     except ValueError:
         raise ValueError(
-            f"{DELAY_OPTION}: expected a number of seconds such as '2', got {given[0]!r}"
+            f"{name}: expected a number of seconds such as '2', got {given[0]!r}"
         ) from None
     if not 0 <= delay < ctx.interval * 4:
-        raise ValueError(f"{DELAY_OPTION}: {delay} s is out of range [0, {ctx.interval * 4:g})")
+        raise ValueError(f"{name}: {delay} s is out of range [0, {ctx.interval * 4:g})")
     return delay
 
 
-class LeaderCrashFault:
+class LeaderCrashFault(StartStopFault):
     """Cut a key's leader from its peers, wait, SIGKILL it, heal; restart it on stop."""
 
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
-        self.partition = PartitionFault()
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
+        self.partition = PartitionFault(cluster)
         self.down: list[str] = []
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.partition.setup(cluster)
-
-    def _cluster(self) -> Cluster:
-        if self.cluster is None:
-            raise FaultError("leader-crash used before setup(cluster)")
-        return self.cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
-        cluster = self._cluster()
-        if f.startswith("start-"):
-            return self._start(cluster, value)
-        return self._stop(cluster, isinstance(value, dict) and value.get("heal") == "all")
-
-    def _start(self, cluster: Cluster, value: JSON) -> JSON:
+    def start(self, value: JSON) -> JSON:
+        cluster = self.cluster
         if not isinstance(value, dict) or "key" not in value or "delay_s" not in value:
             raise FaultError(f"start-leader-crash expects {{'key', 'delay_s'}}, got {value!r}")
         key, delay = int(str(value["key"])), float(str(value["delay_s"]))
         try:
             cut = self.partition.invoke(
-                "start-partition", {"shape": "leader-peers", "key": key, "mode": MODE}
+                Phase.START, {"shape": "leader-peers", "key": key, "mode": MODE}
             )
             if not isinstance(cut, dict):
                 raise FaultError(f"the partition fault returned {cut!r}, expected an object")
@@ -128,7 +116,7 @@ class LeaderCrashFault:
             before_kill = cluster.leader(key)
             kill = kill_node(cluster, leader, flush=True)
         finally:
-            healed = self.partition.heal(all_proxies=False)
+            healed = self.partition.stop(everything=False)
         if kill.get("killed"):
             self.down.append(leader)
         st = state(cluster.container(leader))
@@ -152,27 +140,20 @@ class LeaderCrashFault:
             healed=healed,
         )
 
-    def _stop(self, cluster: Cluster, everything: bool) -> JSON:
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
         nodes = all_nodes(cluster) if everything else list(self.down)
-        actions = {n: start_node(cluster, n) for n in nodes}
+        done = restart_nodes(cluster, nodes)
         self.down = []
-        states = {n: state(cluster.container(n)) for n in nodes}
-        ok = all(s != "stopped" for s in states.values())
-        fields: dict[str, JSON] = {
-            "restarted": [n for n, a in actions.items() if a.get("started")],
-            "actions": dict(actions),
-        }
+        ok = done.all_up
+        fields: dict[str, JSON] = {"restarted": done.restarted, "actions": dict(done.actions)}
         if everything:
-            healed = self.partition.heal(all_proxies=False)
+            healed = self.partition.stop(everything=False)
             fields["healed"] = healed
             ok = ok and isinstance(healed, dict) and healed.get("verified") is True
         return verified(
-            ok, f"expected {nodes} running and no cut left, states are {states}", **fields
+            ok, f"expected {nodes} running and no cut left, states are {done.states}", **fields
         )
-
-    def teardown(self) -> None:
-        self.partition.teardown()
-        self.cluster = None
 
 
 def _generator(ctx: NemesisContext) -> list[FaultOp]:
@@ -180,18 +161,17 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
         raise ValueError(f"leader-crash needs at least 2 brokers, got {list(ctx.brokers)}")
     delay = delay_of(ctx)
     keys = max(ctx.keys, 1)
-    return list(
-        cycle(ctx, "leader-crash", lambda rng: {"key": rng.randrange(keys), "delay_s": delay})
-    )
+    return list(cycle(ctx, lambda rng: {"key": rng.randrange(keys), "delay_s": delay}))
 
 
 LEADER_CRASH: Final = FaultPackage(
     name="leader-crash",
-    heal_order=30,
-    fault=LeaderCrashFault,
-    generator=_generator,
-    final=heal("leader-crash"),
-    colour="#c44e52",
     doc="Cut a key's leader from the other brokers (it keeps the controller and clients), "
     "SIGKILL it after a delay while still isolated, heal its links; restart it on stop.",
+    fault=LeaderCrashFault,
+    generator=_generator,
+    final=heal_all,
+    heal_order=30,
+    options=(DELAY_OPTION,),
+    colour="#c44e52",
 )

@@ -22,29 +22,35 @@ History values::
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultPackage, NemesisOption
 
 from .common import (
+    TARGETS,
     FaultError,
     NoTarget,
+    StartStopFault,
     agent,
     all_nodes,
-    choose_target,
     container_env,
     resolve_target,
-    skips_missing_targets,
+    target_schedule,
     verified,
     wait_until,
 )
-from .schedule import cycle, heal
+from .schedule import heal_all
 
 STATE_TIMEOUT: Final = 30.0
+LAZYFS_SWITCH: Final = "FLOODMARK_LAZYFS"
+"""The node environment variable (set to ``1``) that makes ``entrypoint.sh`` mount the
+lazyfs layer over the data directory (`faults.disk.lose_unfsynced` asks for it)."""
 
 
 def state(container: Container) -> str:
@@ -56,7 +62,7 @@ def state(container: Container) -> str:
 
 
 def lazyfs_on(container: Container) -> bool:
-    return container_env(container).get("FLOODMARK_LAZYFS") == "1"
+    return container_env(container).get(LAZYFS_SWITCH) == "1"
 
 
 def wait_lazyfs(container: Container, timeout: float = STATE_TIMEOUT) -> str:
@@ -127,6 +133,28 @@ def start_node(cluster: Cluster, node: str) -> dict[str, JSON]:
     return done
 
 
+@dataclass(frozen=True, slots=True)
+class Restarts:
+    """What `restart_nodes` did: each node's `start_node` action and its state after."""
+
+    actions: dict[str, dict[str, JSON]]
+    states: dict[str, str]
+
+    @property
+    def restarted(self) -> list[str]:
+        return [n for n, a in self.actions.items() if a.get("started")]
+
+    @property
+    def all_up(self) -> bool:
+        return all(s != "stopped" for s in self.states.values())
+
+
+def restart_nodes(cluster: Cluster, nodes: Sequence[str]) -> Restarts:
+    """``docker start`` every stopped node of ``nodes`` (the heal of the crash faults)."""
+    actions = {n: start_node(cluster, n) for n in nodes}
+    return Restarts(actions, {n: state(cluster.container(n)) for n in nodes})
+
+
 class Unfreezable(FaultError):
     """The cgroup freezer kept failing: a task stays in uninterruptible sleep."""
 
@@ -153,107 +181,90 @@ def pause_container(c: Container, attempts: int = 6) -> None:
             time.sleep(0.2 * (i + 1))
 
 
-class KillFault:
+class KillFault(StartStopFault):
     """SIGKILL nodes; restart them on stop (see module docstring)."""
 
-    def __init__(self, flush_lazyfs: bool = True) -> None:
+    def __init__(self, cluster: Cluster, flush_lazyfs: bool = True) -> None:
+        super().__init__(cluster)
         self.flush_lazyfs = flush_lazyfs
-        self.cluster: Cluster | None = None
         self.down: list[str] = []
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    def _cluster(self) -> Cluster:
-        if self.cluster is None:
-            raise FaultError("kill fault used before setup(cluster)")
-        return self.cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
-        cluster = self._cluster()
-        if f.startswith("start-"):
-            nodes = resolve_target(cluster, value)
-            actions = {n: kill_node(cluster, n, self.flush_lazyfs) for n in nodes}
-            killed = [n for n, a in actions.items() if a.get("killed")]
-            self.down.extend(n for n in killed if n not in self.down)
-            states = {n: state(cluster.container(n)) for n in nodes}
-            ok = all(s == "stopped" for s in states.values())
-            return verified(
-                ok,
-                f"expected {nodes} stopped after SIGKILL, states are {states}",
-                value,
-                nodes=nodes,
-                killed=killed,
-                actions=actions,
-            )
-        nodes = all_nodes(cluster) if _is_heal(value) else list(self.down)
-        actions = {n: start_node(cluster, n) for n in nodes}
-        self.down = []
+    def start(self, value: JSON) -> JSON:
+        cluster = self.cluster
+        nodes = resolve_target(cluster, value)
+        actions = {n: kill_node(cluster, n, self.flush_lazyfs) for n in nodes}
+        killed = [n for n, a in actions.items() if a.get("killed")]
+        self.down.extend(n for n in killed if n not in self.down)
         states = {n: state(cluster.container(n)) for n in nodes}
-        ok = all(s != "stopped" for s in states.values())
-        restarted = [n for n, a in actions.items() if a.get("started")]
+        ok = all(s == "stopped" for s in states.values())
         return verified(
             ok,
-            f"expected {nodes} running after docker start, states are {states}",
-            restarted=restarted,
+            f"expected {nodes} stopped after SIGKILL, states are {states}",
+            value,
+            nodes=nodes,
+            killed=killed,
             actions=actions,
         )
 
-    def teardown(self) -> None:
-        self.cluster = None
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
+        nodes = all_nodes(cluster) if everything else list(self.down)
+        done = restart_nodes(cluster, nodes)
+        self.down = []
+        return verified(
+            done.all_up,
+            f"expected {nodes} running after docker start, states are {done.states}",
+            restarted=done.restarted,
+            actions=done.actions,
+        )
 
 
-class PauseFault:
+class PauseFault(StartStopFault):
     """Freeze nodes with the cgroup freezer; thaw them on stop."""
 
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
         self.paused: list[str] = []
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
+    def start(self, value: JSON) -> JSON:
         cluster = self.cluster
-        if cluster is None:
-            raise FaultError("pause fault used before setup(cluster)")
-        if f.startswith("start-"):
-            nodes = resolve_target(cluster, value)
-            paused, skipped_states = [], {}
-            for n in nodes:
-                c = cluster.container(n)
-                st = state(c)
-                if st != "running":
-                    skipped_states[n] = st
-                    continue
-                try:
-                    pause_container(c)
-                except Unfreezable as e:
-                    skipped_states[n] = str(e)  # not paused, and said why (not a failure)
-                    continue
-                paused.append(n)
-            self.paused.extend(n for n in paused if n not in self.paused)
-            if not paused:
-                raise NoTarget(f"no target could be paused: {skipped_states}")
-            freezer = {n: freezer_state(cluster.container(n)) for n in paused}
-            ok = bool(paused) and all(v == "FROZEN" for v in freezer.values())
-            why = (
-                f"no target could be paused (states {skipped_states})"
-                if not paused
-                else f"expected the freezer cgroup FROZEN, read {freezer}"
-            )
-            return verified(
-                ok,
-                why,
-                value,
-                nodes=nodes,
-                paused=paused,
-                not_running=skipped_states,
-                freezer=freezer,
-            )
-        if _is_heal(value):
+        nodes = resolve_target(cluster, value)
+        paused, skipped_states = [], {}
+        for n in nodes:
+            c = cluster.container(n)
+            st = state(c)
+            if st != "running":
+                skipped_states[n] = st
+                continue
+            try:
+                pause_container(c)
+            except Unfreezable as e:
+                skipped_states[n] = str(e)  # not paused, and said why (not a failure)
+                continue
+            paused.append(n)
+        self.paused.extend(n for n in paused if n not in self.paused)
+        if not paused:
+            raise NoTarget(f"no target could be paused: {skipped_states}")
+        freezer = {n: freezer_state(cluster.container(n)) for n in paused}
+        ok = bool(paused) and all(v == "FROZEN" for v in freezer.values())
+        why = (
+            f"no target could be paused (states {skipped_states})"
+            if not paused
+            else f"expected the freezer cgroup FROZEN, read {freezer}"
+        )
+        return verified(
+            ok,
+            why,
+            value,
+            nodes=nodes,
+            paused=paused,
+            not_running=skipped_states,
+            freezer=freezer,
+        )
+
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
+        if everything:
             nodes = [n for n in all_nodes(cluster) if state(cluster.container(n)) == "paused"]
         else:
             nodes = list(self.paused)
@@ -268,58 +279,34 @@ class PauseFault:
         ok = all(s != "paused" for s in states.values())
         return verified(ok, f"expected {nodes} thawed, states are {states}", resumed=resumed)
 
-    def teardown(self) -> None:
-        self.cluster = None
 
-
-def _is_heal(value: JSON) -> bool:
-    return isinstance(value, dict) and value.get("heal") == "all"
-
-
-def _kill_generator(ctx: NemesisContext) -> list[FaultOp]:
-    kinds = tuple(
-        ctx.options.get("kill_targets")
-        or ("one", "leader", "minority", "majority", "all", "controller")
-    )
-    return list(
-        cycle(
-            ctx,
-            "kill",
-            lambda rng: choose_target(rng, ctx.brokers, ctx.controller, ctx.keys, kinds),
-        )
-    )
-
-
-def _pause_generator(ctx: NemesisContext) -> list[FaultOp]:
-    kinds = tuple(
-        ctx.options.get("pause_targets") or ("one", "leader", "minority", "majority", "controller")
-    )
-    return list(
-        cycle(
-            ctx,
-            "pause",
-            lambda rng: choose_target(rng, ctx.brokers, ctx.controller, ctx.keys, kinds),
-        )
-    )
-
+KILL_TARGETS: Final = NemesisOption("kill_targets", "whom kill may SIGKILL", choices=TARGETS)
+PAUSE_TARGETS: Final = NemesisOption(
+    "pause_targets",
+    "whom pause may freeze",
+    choices=TARGETS,
+    default=tuple(k for k in TARGETS if k != "all"),  # every node frozen: only on request
+)
 
 KILL: Final = FaultPackage(
     name="kill",
-    heal_order=30,
-    fault=KillFault,
-    generator=_kill_generator,
-    final=heal("kill"),
-    colour="#d62728",
     doc="SIGKILL a node, a key's leader, a minority, a majority, all, or the controller; "
     "restart after a delay (data volume kept).",
+    fault=KillFault,
+    generator=target_schedule(KILL_TARGETS),
+    final=heal_all,
+    heal_order=30,
+    options=(KILL_TARGETS,),
+    colour="#d62728",
 )
 
 PAUSE: Final = FaultPackage(
     name="pause",
-    heal_order=10,
-    fault=PauseFault,
-    generator=_pause_generator,
-    final=heal("pause"),
-    colour="#9467bd",
     doc="Freeze nodes with the cgroup freezer (docker pause), a GC-like stall; then thaw.",
+    fault=PauseFault,
+    generator=target_schedule(PAUSE_TARGETS),
+    final=heal_all,
+    heal_order=10,
+    options=(PAUSE_TARGETS,),
+    colour="#9467bd",
 )

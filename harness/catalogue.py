@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from faults.options import check_options
-from faults.registry import FAULT_PACKAGES
+from faults.registry import FAULT_PACKAGES, check_options
 from harness.contract.config import Catalogue
 from harness.systems import SYSTEMS
 from workloads import WORKLOADS

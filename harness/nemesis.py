@@ -6,16 +6,18 @@ such as "the leader of key k" are resolved by the fault when its op runs. Each p
 gets its own RNG (``Random(f"{seed}/nemesis/{name}")``), so adding a package does not
 change another's schedule.
 
-Every action becomes one history op, process ``"nemesis"``, type ``info``, ``f`` as
-scheduled (``start-partition``...), ``value`` = what the fault reports it did::
+Each package's fault is built once, with the running cluster (`FaultPackage.fault`).
+Every action becomes one history op, process ``"nemesis"``, type ``info``, ``f`` the
+op's phase and package (``start-partition``...), ``value`` = what the fault reports it
+did::
 
     {"process":"nemesis","type":"info","f":"start-partition",
      "value":{"shape":"majority","cut":{"n1":["n2","n3"]}}}
 
 A fault that raises is recorded with ``"verified": false`` and ``"why"`` (and the op's
 ``error``), and the run goes on; the verdict then cannot be trusted to have tested that
-fault. `Nemesis.heal` runs every package's final (heal) ops, also when the run is
-interrupted; `Nemesis.teardown` runs each fault's teardown.
+fault. `Nemesis.heal` runs every package's final (heal) ops in heal order, also when the
+run is interrupted; they are the faults' cleanup.
 """
 
 from __future__ import annotations
@@ -25,19 +27,11 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from harness.contract.history import JSON, NEMESIS, HistoryWriter, OpType
 from harness.contract.roles import Cluster, Fault, FaultOp, FaultPackage, NemesisContext
-from harness.contract.safely import attempt
 
 log = logging.getLogger("floodmark")
-
-
-@dataclass(frozen=True, slots=True)
-class Scheduled:
-    package: str
-    op: FaultOp
 
 
 def context(
@@ -53,6 +47,7 @@ def context(
     """A package's context; ``options`` are the run's ``nemesis_options`` (all of them:
     each package reads only its own)."""
     return NemesisContext(
+        package=package,
         rng=random.Random(f"{seed}/nemesis/{package}"),
         brokers=brokers,
         controller=controller,
@@ -65,27 +60,34 @@ def context(
 
 def build_schedule(
     packages: Mapping[str, FaultPackage], contexts: Mapping[str, NemesisContext]
-) -> list[Scheduled]:
+) -> list[FaultOp]:
     """Every package's ops within the time limit, merged in time order (stable)."""
-    merged: list[Scheduled] = []
+    merged: list[FaultOp] = []
     for name, pkg in packages.items():
         ctx = contexts[name]
         for op in pkg.generator(ctx):
+            if op.package != name:
+                raise ValueError(
+                    f"the {name} package's generator scheduled {op.f} at {op.at}; a package "
+                    "schedules only its own ops (build them from its NemesisContext)"
+                )
             if op.at < 0 or op.at > ctx.time_limit:
                 continue
-            merged.append(Scheduled(name, op))
-    merged.sort(key=lambda s: s.op.at)
+            merged.append(op)
+    merged.sort(key=lambda op: op.at)
     return merged
 
 
 class Nemesis(threading.Thread):
-    """Runs a schedule against the faults, recording each action in the history."""
+    """Runs a schedule against the faults of ``cluster``, recording each action in the
+    history."""
 
     def __init__(
         self,
+        cluster: Cluster,
         packages: Mapping[str, FaultPackage],
         contexts: Mapping[str, NemesisContext],
-        schedule: Sequence[Scheduled],
+        schedule: Sequence[FaultOp],
         history: HistoryWriter,
     ) -> None:
         super().__init__(name="nemesis", daemon=True)
@@ -93,17 +95,11 @@ class Nemesis(threading.Thread):
         self.contexts = contexts
         self.schedule = schedule
         self.history = history
-        self.faults: dict[str, Fault] = {}
+        self.faults: dict[str, Fault] = {name: pkg.fault(cluster) for name, pkg in packages.items()}
         self.stopping = threading.Event()
         self.t0 = time.monotonic()
         self.done = 0
         self._lock = threading.Lock()
-
-    def setup(self, cluster: Cluster) -> None:
-        for name, pkg in self.packages.items():
-            fault = pkg.fault()
-            fault.setup(cluster)
-            self.faults[name] = fault
 
     def begin(self) -> None:
         """Start executing the schedule; op times count from now."""
@@ -111,23 +107,23 @@ class Nemesis(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        for item in self.schedule:
-            delay = self.t0 + item.op.at - time.monotonic()
+        for op in self.schedule:
+            delay = self.t0 + op.at - time.monotonic()
             if delay > 0 and self.stopping.wait(delay):
                 return
             if self.stopping.is_set():
                 return
-            self.execute(item.package, item.op)
+            self.execute(op)
             self.done += 1
 
-    def execute(self, package: str, op: FaultOp) -> None:
+    def execute(self, op: FaultOp) -> None:
         with self._lock:  # heal must not interleave with a half-done action
-            fault = self.faults[package]
+            fault = self.faults[op.package]
             try:
-                did: JSON = fault.invoke(op.f, op.value)
+                did: JSON = fault.invoke(op.phase, op.value)
                 self.history.append(NEMESIS, OpType.INFO, op.f, did)
             except Exception as e:
-                log.exception("nemesis: %s %s failed", package, op.f)
+                log.exception("nemesis: %s %s failed", op.package, op.f)
                 why = f"{type(e).__name__}: {e}"
                 value = {"requested": op.value, "verified": False, "why": why}
                 self.history.append(NEMESIS, OpType.INFO, op.f, value, error=type(e).__name__)
@@ -141,11 +137,5 @@ class Nemesis(threading.Thread):
         """Every package's final ops (resume, heal links, restart, reset clocks, unthrottle),
         in `FaultPackage.heal_order`."""
         for name, pkg in sorted(self.packages.items(), key=lambda item: item[1].heal_order):
-            if name not in self.faults:
-                continue
             for op in pkg.final(self.contexts[name]):
-                self.execute(name, op)
-
-    def teardown(self) -> None:
-        for name, fault in self.faults.items():
-            attempt(f"tearing down fault {name}", fault.teardown)
+                self.execute(op)

@@ -2,8 +2,8 @@
 
 It needs the lazyfs FUSE layer (``faults/agent/lazyfs.py``) mounted over the node's data
 directory, which ``entrypoint.sh`` does when the node runs with ``FLOODMARK_LAZYFS=1``
-(`NODE_ENV`; the harness sets it for every node when this package is selected). The
-layer holds un-fsynced contents in memory; this fault:
+(the package's ``node_env``: the harness sets it for every node when this package is
+selected). The layer holds un-fsynced contents in memory; this fault:
 
 1. tells the layer to ``crash``: it drops what is pending, reports exactly what (files,
    bytes), and fails every later file operation with EIO (the disk lost power);
@@ -28,22 +28,21 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultPackage, NemesisOption
 
 from ..common import (
-    FaultError,
+    TARGETS,
     NoTarget,
+    StartStopFault,
     agent,
-    choose_target,
     resolve_target,
-    skips_missing_targets,
+    target_schedule,
     verified,
     wait_until,
 )
-from ..process import lazyfs_on, start_node, state
-from ..schedule import cycle, heal
+from ..process import LAZYFS_SWITCH, lazyfs_on, restart_nodes, state
+from ..schedule import heal_all
 
-NODE_ENV: Final = {"FLOODMARK_LAZYFS": "1"}
 MAX_PATHS: Final = 20
 
 
@@ -51,21 +50,15 @@ def _stopped(c: Container) -> bool:
     return state(c) == "stopped"
 
 
-class LoseUnfsyncedFault:
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
+class LoseUnfsyncedFault(StartStopFault):
+    """Crash nodes as a power loss would (lazyfs drops the un-fsynced); restart on stop."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
         self.down: list[str] = []
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
+    def start(self, value: JSON) -> JSON:
         cluster = self.cluster
-        if cluster is None:
-            raise FaultError("lose-unfsynced used before setup(cluster)")
-        if f.startswith("stop-"):
-            return self._restart(cluster, value)
         nodes = resolve_target(cluster, value)
         lost: dict[str, JSON] = {}
         problems: list[str] = []
@@ -80,7 +73,7 @@ class LoseUnfsyncedFault:
                 continue
             if not lazyfs_on(c):
                 problems.append(
-                    f"{n} runs without the lazyfs layer (FLOODMARK_LAZYFS=1 not set), so "
+                    f"{n} runs without the lazyfs layer ({LAZYFS_SWITCH}=1 not set), so "
                     "nothing un-fsynced can be dropped; select lose-unfsynced with --nemesis "
                     "so the harness mounts it"
                 )
@@ -119,47 +112,38 @@ class LoseUnfsyncedFault:
             lost=lost,
         )
 
-    def _restart(self, cluster: Cluster, value: JSON) -> JSON:
-        heal_all = isinstance(value, dict) and value.get("heal") == "all"
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
         nodes = list(self.down)
-        if heal_all:
+        if everything:
             nodes = [*nodes, *(n for n in cluster.plan.brokers if n not in nodes)]
-        actions = {n: start_node(cluster, n) for n in nodes}
+        done = restart_nodes(cluster, nodes)
         self.down = []
-        states = {n: state(cluster.container(n)) for n in nodes}
-        modes = {n: a.get("lazyfs") for n, a in actions.items() if "lazyfs" in a}
-        ok = all(s != "stopped" for s in states.values()) and all(
-            m == "lazy" for m in modes.values()
-        )
+        modes = {n: a.get("lazyfs") for n, a in done.actions.items() if "lazyfs" in a}
         return verified(
-            ok,
-            f"expected {nodes} running with a fresh lazyfs, states {states}, lazyfs {modes}",
-            restarted=[n for n, a in actions.items() if a.get("started")],
+            done.all_up and all(m == "lazy" for m in modes.values()),
+            f"expected {nodes} running with a fresh lazyfs, states {done.states}, lazyfs {modes}",
+            restarted=done.restarted,
             lazyfs=modes,
         )
 
-    def teardown(self) -> None:
-        self.cluster = None
 
-
-def _generator(ctx: NemesisContext) -> list[FaultOp]:
-    kinds = tuple(ctx.options.get("lose_unfsynced_targets") or ("one", "leader", "minority"))
-    return list(
-        cycle(
-            ctx,
-            "lose-unfsynced",
-            lambda rng: choose_target(rng, ctx.brokers, None, ctx.keys, kinds),
-        )
-    )
-
+TARGETS_OPTION: Final = NemesisOption(
+    "lose_unfsynced_targets",
+    "whom a power-loss crash may hit",
+    choices=tuple(k for k in TARGETS if k != "controller"),
+    default=("one", "leader", "minority"),
+)
 
 LOSE_UNFSYNCED: Final = FaultPackage(
     name="lose-unfsynced",
-    heal_order=30,
-    fault=LoseUnfsyncedFault,
-    generator=_generator,
-    final=heal("lose-unfsynced"),
-    colour="#8c564b",
     doc="Power-loss crash: drop every write not yet fsynced (lazyfs FUSE layer), SIGKILL, "
     "restart later.",
+    fault=LoseUnfsyncedFault,
+    generator=target_schedule(TARGETS_OPTION, controller=False),
+    final=heal_all,
+    heal_order=30,
+    options=(TARGETS_OPTION,),
+    node_env={LAZYFS_SWITCH: "1"},
+    colour="#8c564b",
 )

@@ -22,6 +22,7 @@ says when. History value::
 from __future__ import annotations
 
 import os
+import random
 import statistics
 from dataclasses import dataclass
 from typing import Final
@@ -30,11 +31,11 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
-from ..common import FaultError, NoTarget, all_nodes, exec_json, skips_missing_targets, verified
+from ..common import FaultError, NoTarget, StartStopFault, all_nodes, exec_json, verified
 from ..process import lazyfs_on, state
-from ..schedule import cycle, heal
+from ..schedule import cycling, heal_all
 
 MIN_SLOWDOWN: Final = 10.0
 LAZYFS_BACKING: Final = "/var/lib/floodmark/backing"
@@ -117,28 +118,22 @@ def fsync_probe(container: Container, directory: str, n: int) -> float:
     return float(statistics.median(reply["ms"]))
 
 
-class SlowDiskFault:
-    def __init__(self, probe_writes: int = 9) -> None:
-        self.cluster: Cluster | None = None
+class SlowDiskFault(StartStopFault):
+    """Throttle one node's data-volume writes, measured by fsync probes; lift on stop."""
+
+    def __init__(self, cluster: Cluster, probe_writes: int = 9) -> None:
+        super().__init__(cluster)
         self.probe_writes = probe_writes
         self.active: dict[str, Throttle] = {}
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    def _probe_dir(self, cluster: Cluster, node: str) -> str:
+    def _probe_dir(self, node: str) -> str:
         # Under lazyfs, probe the real volume (bind-mounted there), not the FUSE layer.
-        if lazyfs_on(cluster.container(node)):
+        if lazyfs_on(self.cluster.container(node)):
             return LAZYFS_BACKING
-        return cluster.plan.node(node).data_dir
+        return self.cluster.plan.node(node).data_dir
 
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
+    def start(self, value: JSON) -> JSON:
         cluster = self.cluster
-        if cluster is None:
-            raise FaultError("slow-disk used before setup(cluster)")
-        if f.startswith("stop-"):
-            return self._lift(cluster, value)
         if not isinstance(value, dict) or "node" not in value:
             raise FaultError(
                 f"start-slow-disk expects {{'node': ..., 'write_bps': ...}}, got {value!r}"
@@ -151,7 +146,7 @@ class SlowDiskFault:
             # container refuses; throttling it unverified would taint the run.
             raise NoTarget(f"{node} is paused; its disk slowdown could not be measured now")
         throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(node).data_dir))
-        probe_dir = self._probe_dir(cluster, node)
+        probe_dir = self._probe_dir(node)
         try:
             before = fsync_probe(c, probe_dir, self.probe_writes)
             throttle.write("blkio.throttle.write_bps_device", bps)
@@ -179,9 +174,10 @@ class SlowDiskFault:
             slowdown=round(slowdown, 1),
         )
 
-    def _lift(self, cluster: Cluster, value: JSON) -> JSON:
+    def stop(self, everything: bool) -> JSON:
+        cluster = self.cluster
         nodes = list(self.active)
-        if isinstance(value, dict) and value.get("heal") == "all":
+        if everything:
             nodes = all_nodes(cluster)
         lifted, left = [], {}
         for n in nodes:
@@ -210,28 +206,21 @@ class SlowDiskFault:
             self.active.pop(n, None)
         return verified(not left, f"throttles remain after lifting: {left}", lifted=lifted)
 
-    def teardown(self) -> None:
-        self.cluster = None
 
-
-def _generator(ctx: NemesisContext) -> list[FaultOp]:
-    def start(rng: object) -> JSON:
-        r = ctx.rng
-        return {
-            "node": r.choice(ctx.brokers),
-            "write_bps": r.choice(BPS_LEVELS),
-            "write_iops": r.choice(IOPS_LEVELS),
-        }
-
-    return list(cycle(ctx, "slow-disk", start))
+def _start(ctx: NemesisContext, rng: random.Random) -> JSON:
+    return {
+        "node": rng.choice(ctx.brokers),
+        "write_bps": rng.choice(BPS_LEVELS),
+        "write_iops": rng.choice(IOPS_LEVELS),
+    }
 
 
 SLOW_DISK: Final = FaultPackage(
     name="slow-disk",
-    heal_order=40,
-    fault=SlowDiskFault,
-    generator=_generator,
-    final=heal("slow-disk"),
-    colour="#bcbd22",
     doc="Throttle a node's data-volume writes (blkio write bps and IOPS), then lift it.",
+    fault=SlowDiskFault,
+    generator=cycling(_start),
+    final=heal_all,
+    heal_order=40,
+    colour="#bcbd22",
 )

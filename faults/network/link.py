@@ -27,16 +27,17 @@ History value::
 
 from __future__ import annotations
 
+import random
 from functools import partial
 from typing import Any, Final
 
 from harness.contract.history import JSON
 from harness.contract.links import Stream
 from harness.contract.plan import CLIENT, LinkKind
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
-from ..common import FaultError, NoTarget, skips_missing_targets, verified
-from ..schedule import cycle, heal
+from ..common import FaultError, NoTarget, StartStopFault, verified
+from ..schedule import cycling, heal_all
 from .partition import Links, run_parallel
 
 PREFIX: Final = "fm-link-"
@@ -51,17 +52,16 @@ def toxic_name(toxic: str, stream: str) -> str:
     return f"{PREFIX}{toxic}-{stream}"
 
 
-class LinkFault:
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
-        self.links = Links(())
+class LinkFault(StartStopFault):
+    """Put a toxic on the target links; remove this package's toxics on stop."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
+        self.links = Links(cluster.plan.proxies)
         self.active: dict[str, list[str]] = {}  # proxy → toxic names
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.links = Links(cluster.plan.proxies)
-
-    def proxies_for(self, cluster: Cluster, value: dict[str, Any]) -> list[str]:
+    def proxies_for(self, value: dict[str, Any]) -> list[str]:
+        cluster = self.cluster
         target = value.get("links")
         if isinstance(target, list):
             return [str(n) for n in target]
@@ -84,20 +84,14 @@ class LinkFault:
             )
         raise FaultError(f"unknown link target {target!r}; see faults.network.link")
 
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
-        cluster = self.cluster
-        if cluster is None:
-            raise FaultError("link used before setup(cluster)")
-        tp = cluster.toxiproxy
-        if f.startswith("stop-"):
-            return self._heal(cluster, isinstance(value, dict) and value.get("heal") == "all")
+    def start(self, value: JSON) -> JSON:
+        tp = self.cluster.toxiproxy
         if not isinstance(value, dict) or value.get("toxic") not in TOXICS:
             raise FaultError(
                 f"start-link expects {{'links', 'toxic', 'attributes'}}, got {value!r}"
             )
         spec = dict(value)
-        names = self.proxies_for(cluster, spec)
+        names = self.proxies_for(spec)
         toxic, attributes = str(spec["toxic"]), dict(spec.get("attributes") or {})
         streams: list[Stream] = [
             "upstream" if s == "upstream" else "downstream"
@@ -127,11 +121,11 @@ class LinkFault:
             problems.append(f"Toxiproxy does not show the {toxic} toxic on {missing}")
         return verified(not problems, "; ".join(problems), spec, proxies=names, streams=streams)
 
-    def _heal(self, cluster: Cluster, all_proxies: bool) -> JSON:
-        tp = cluster.toxiproxy
+    def stop(self, everything: bool) -> JSON:
+        tp = self.cluster.toxiproxy
         now = tp.proxies()
         todo: dict[str, list[str]] = {n: list(ts) for n, ts in self.active.items()}
-        if all_proxies:
+        if everything:
             for n, p in now.items():
                 ours = [t.name for t in p.toxics if t.name.startswith(PREFIX)]
                 if ours:
@@ -147,32 +141,26 @@ class LinkFault:
         }
         return verified(not left, f"link toxics remain: {left}", removed=todo)
 
-    def teardown(self) -> None:
-        self.cluster = None
 
-
-def _generator(ctx: NemesisContext) -> list[FaultOp]:
-    def start(rng: Any) -> JSON:
-        toxic = rng.choice(sorted(TOXICS))
-        attributes = dict(rng.choice(TOXICS[toxic]))
-        kind = rng.choice(["peers-of", "client", "leader-client"])
-        target: dict[str, JSON]
-        if kind == "leader-client":
-            target = {"links": kind, "key": rng.randrange(max(ctx.keys, 1))}
-        else:
-            target = {"links": kind, "node": rng.choice(ctx.brokers)}
-        streams = ["upstream", "downstream"] if toxic == "latency" else ["downstream"]
-        return {**target, "toxic": toxic, "attributes": attributes, "streams": streams}
-
-    return list(cycle(ctx, "link", start))
+def _start(ctx: NemesisContext, rng: random.Random) -> JSON:
+    toxic = rng.choice(sorted(TOXICS))
+    attributes = dict(rng.choice(TOXICS[toxic]))
+    kind = rng.choice(["peers-of", "client", "leader-client"])
+    target: dict[str, JSON]
+    if kind == "leader-client":
+        target = {"links": kind, "key": rng.randrange(max(ctx.keys, 1))}
+    else:
+        target = {"links": kind, "node": rng.choice(ctx.brokers)}
+    streams = ["upstream", "downstream"] if toxic == "latency" else ["downstream"]
+    return {**target, "toxic": toxic, "attributes": attributes, "streams": streams}
 
 
 LINK: Final = FaultPackage(
     name="link",
-    heal_order=20,
-    fault=LinkFault,
-    generator=_generator,
-    final=heal("link"),
-    colour="#ff7f0e",
     doc="Degrade links with Toxiproxy toxics: latency+jitter, bandwidth, slicer.",
+    fault=LinkFault,
+    generator=cycling(_start),
+    final=heal_all,
+    heal_order=20,
+    colour="#ff7f0e",
 )

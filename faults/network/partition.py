@@ -42,11 +42,11 @@ from docker.errors import APIError
 from harness.contract.history import JSON
 from harness.contract.links import LinkControl, Stream
 from harness.contract.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
-from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext
+from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext, NemesisOption
 
 from ..agent.probe import ProbeResult, tcp_probe
-from ..common import FaultError, NoTarget, agent, all_nodes, skips_missing_targets, verified
-from ..schedule import cycle, heal
+from ..common import FaultError, NoTarget, StartStopFault, agent, all_nodes, verified
+from ..schedule import cycle, heal_all
 from . import shapes
 
 TOXIPROXY_NODE: Final = "toxiproxy"
@@ -95,27 +95,17 @@ class Links:
         return sorted({p.name for a, b in cut if (p := self.get(a, b)) is not None})
 
 
-class PartitionFault:
-    def __init__(self) -> None:
-        self.cluster: Cluster | None = None
-        self.links = Links(())
+class PartitionFault(StartStopFault):
+    """Cut the links a shape names (or a key's leader's); heal every cut on stop."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
+        self.links = Links(cluster.plan.proxies)
         self.touched: dict[str, str] = {}  # proxy → mode it was cut with
         self._toxiproxy_ip: str | None = None  # on the public network, once known
 
-    def setup(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.links = Links(cluster.plan.proxies)
-
-    def _cluster(self) -> Cluster:
-        if self.cluster is None:
-            raise FaultError("partition used before setup(cluster)")
-        return self.cluster
-
-    @skips_missing_targets
-    def invoke(self, f: str, value: JSON) -> JSON:
-        cluster = self._cluster()
-        if f.startswith("stop-"):
-            return self.heal(all_proxies=isinstance(value, dict) and value.get("heal") == "all")
+    def start(self, value: JSON) -> JSON:
+        cluster = self.cluster
         t0 = time.monotonic()
         if not isinstance(value, dict) or value.get("mode") not in MODES:
             raise FaultError(f"start-partition expects {{'shape', 'mode', 'cut'}}, got {value!r}")
@@ -260,13 +250,12 @@ class PartitionFault:
             return cluster.endpoint(p.name)
         return f"{self._toxiproxy_ip}:{p.listen_port}"
 
-    def heal(self, all_proxies: bool) -> JSON:
-        """Undo every cut (or, for the final heal, any partition state on any proxy)."""
-        cluster = self._cluster()
-        tp = cluster.toxiproxy
+    def stop(self, everything: bool) -> JSON:
+        """Undo every cut (``everything``, the final heal: any partition state on any proxy)."""
+        tp = self.cluster.toxiproxy
         now = tp.proxies()
         names = set(self.touched)
-        if all_proxies:
+        if everything:
             names |= {
                 n
                 for n, p in now.items()
@@ -301,9 +290,6 @@ class PartitionFault:
         )
         return verified(not left, f"proxies still cut after healing: {left}", healed=done)
 
-    def teardown(self) -> None:
-        self.cluster = None
-
 
 def _listening(cluster: Cluster, p: ProxyPlan) -> bool:
     """Does a process in the destination node listen on the proxy's upstream port?
@@ -332,9 +318,9 @@ def _running(cluster: Cluster, node: str) -> bool:
 
 def _generator(ctx: NemesisContext) -> list[FaultOp]:
     members = [*ctx.brokers, *([ctx.controller] if ctx.controller else [])]
-    wanted = ctx.options.get("partition_shapes") or shapes.ALL_SHAPES
+    wanted = SHAPES_OPTION.of(ctx)
     usable = [s for s in wanted if shapes.applicable(s, len(members), len(ctx.brokers))]
-    modes = ctx.options.get("partition_modes") or MODES
+    modes = MODES_OPTION.of(ctx)
     if not usable:
         raise ValueError(
             f"no partition shape in {list(wanted)} fits {len(members)} nodes; use more nodes"
@@ -348,16 +334,27 @@ def _generator(ctx: NemesisContext) -> list[FaultOp]:
         pool = list(ctx.brokers) if shape == "clients" else members
         return {**shapes.SHAPES[shape](pool, rng).to_json(), "mode": mode}
 
-    return list(cycle(ctx, "partition", start))
+    return list(cycle(ctx, start))
 
+
+SHAPES_OPTION: Final = NemesisOption(
+    "partition_shapes",
+    "partition shapes to draw from",
+    choices=(*shapes.ALL_SHAPES, *shapes.TARGETED_SHAPES),
+    default=shapes.ALL_SHAPES,
+)
+MODES_OPTION: Final = NemesisOption(
+    "partition_modes", "how links are cut (timeout toxic, proxy off)", choices=MODES
+)
 
 PARTITION: Final = FaultPackage(
     name="partition",
-    heal_order=20,
-    fault=PartitionFault,
-    generator=_generator,
-    final=heal("partition"),
-    colour="#1f77b4",
     doc="Cut links through Toxiproxy: shapes one, majority, ring, bridge, leader, one-way, "
     "clients; modes blackhole (timeout toxic) and refuse (proxy disabled).",
+    fault=PartitionFault,
+    generator=_generator,
+    final=heal_all,
+    heal_order=20,
+    options=(SHAPES_OPTION, MODES_OPTION),
+    colour="#1f77b4",
 )

@@ -73,7 +73,8 @@ class TestConfig:
     nemesis_interval: float = 10.0
     nemesis_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Targeting of the fault packages' schedules, e.g. ``{"kill_targets": ("leader",)}``
-    (see `faults.options`); empty means every choice."""
+    (each package declares its own: `harness.contract.roles.NemesisOption`); empty means
+    the package's default."""
     store: str = "store"
     recovery_timeout: float = 60.0
     final_read_timeout: float = 30.0

@@ -5,42 +5,65 @@
   ONE error table per system.
 - `System`: a replicated log floodmark can run (replog, kafka): its images, how to lay
   out a cluster, how to get a client, how to look inside the replicas.
-- `Fault`: one fault mechanism; its ops come from a `FaultPackage`'s generator.
+- `Fault`: one fault mechanism, built for one running cluster. A `FaultPackage` is a
+  fault as a value: the mechanism, its seeded schedule, its heal, options and colour.
 - `Cluster`: the handle on a running cluster that faults (and the monitor) receive:
   the nodes, their containers, the Toxiproxy client, the proxy name of each directed
   link, the system for introspection ("leader of key k"), the Docker client.
 
 Optional abilities get their own small protocols rather than more methods here.
 
-How a fault package plugs in (the nemesis seam)::
+How a fault package plugs in (the nemesis seam): one module of ``faults/`` declaring one
+`FaultPackage` value, plus one line in ``faults/registry.py``. Here, ``pause`` (it lives
+in ``faults/process.py``, next to ``kill``, whose node helpers it shares)::
 
-    # faults/<name>.py
-    PACKAGE = FaultPackage(
-        name="partition",
-        fault=PartitionFault,               # () -> Fault; setup(cluster) is called once
-        generator=partition_schedule,       # (NemesisContext) -> Iterable[FaultOp]
-        final=lambda ctx: [FaultOp(0.0, "stop-partition")],
-        colour="#e4572e",
+    from faults.common import TARGETS, StartStopFault, target_schedule
+    from faults.schedule import heal_all
+
+    PAUSE_TARGETS: Final = NemesisOption(
+        "pause_targets", "whom pause may freeze", choices=TARGETS
     )
-    # faults/registry.py
-    FAULT_PACKAGES["partition"] = PACKAGE
 
-`floodmark run --nemesis partition` then: builds each chosen package's schedule from a
-seeded RNG *before* the load starts (`harness.nemesis.build_schedule`), runs
-``fault.setup(cluster)``, executes the ops at their times in the nemesis thread
-(``fault.invoke(f, value)`` returns what was actually done, which is logged as a
-``process: "nemesis"``, ``type: info`` op), runs the ``final`` (heal) ops when the load
-ends or the run is interrupted, and finally ``fault.teardown()``.
+    class PauseFault(StartStopFault):          # built with the cluster it acts on
+        def start(self, value: JSON) -> JSON:  # freeze value's target; say what was done
+            ...
+        def stop(self, everything: bool) -> JSON:  # thaw (everything: the final heal)
+            ...
+
+    PAUSE: Final = FaultPackage(
+        name="pause",
+        doc="Freeze nodes with the cgroup freezer (docker pause), then thaw.",
+        fault=PauseFault,                           # (Cluster) -> Fault
+        generator=target_schedule(PAUSE_TARGETS),   # (NemesisContext) -> [FaultOp]
+        final=heal_all,                             # (NemesisContext) -> the heal ops
+        heal_order=10,                              # thaw before anything else heals
+        options=(PAUSE_TARGETS,),                   # its nemesis_options, if any
+        colour="#9467bd",
+        # node_env={"FLOODMARK_X": "1"},           # switches for entrypoint layers, if any
+    )
+
+    # faults/registry.py: the one line, an argument of FAULT_PACKAGES = _by_name(...)
+        process.PAUSE,
+
+`floodmark run --nemesis pause` then: checks ``nemesis_options`` against the chosen
+packages' `FaultPackage.options` before any container starts; starts every node with
+their `FaultPackage.node_env`; builds each package's schedule from its own seeded RNG
+*before* the load starts (`harness.nemesis.build_schedule`); builds each package's
+fault with the running cluster; executes the ops at their times in the nemesis thread
+(``fault.invoke(op.phase, op.value)`` returns what was actually done, logged as a
+``process: "nemesis"``, ``type: info`` op named ``op.f``, e.g. ``start-pause``); and runs
+the packages' `FaultPackage.final` (heal) ops in `FaultPackage.heal_order` when the load
+ends or the run is interrupted.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from harness.contract.history import JSON, OpType
+from harness.contract.history import JSON, FaultF, OpType, Phase
 from harness.contract.links import LinkControl
 
 if TYPE_CHECKING:
@@ -143,31 +166,45 @@ class System(Protocol):
 
 @runtime_checkable
 class Fault(Protocol):
-    """One fault mechanism. ``invoke`` returns what it actually did (JSON), which the
-    nemesis logs; it raises only when it could not act at all (the nemesis logs that
-    as ``"verified": false`` with the reason)."""
+    """One fault mechanism acting on one running cluster. Its package's `FaultPackage.fault`
+    builds it with that cluster, so a fault is never half set up.
 
-    def setup(self, cluster: Cluster) -> None: ...
+    ``invoke`` does one ``phase`` of the fault (`Phase.START` injects it, `Phase.STOP`
+    undoes it; a stop valued ``{"heal": "all"}`` undoes whatever any op left) and returns
+    what it actually did (JSON), which the nemesis logs. It raises only when it could not
+    act at all; the nemesis logs that as ``"verified": false`` with the reason. There is no
+    teardown: the package's `FaultPackage.final` (heal) ops are the cleanup."""
 
-    def invoke(self, f: str, value: JSON) -> JSON: ...
-
-    def teardown(self) -> None: ...
+    def invoke(self, phase: Phase, value: JSON) -> JSON: ...
 
 
 @dataclass(frozen=True, slots=True)
 class FaultOp:
-    """One scheduled fault action: at ``at`` seconds after the load starts, do ``f``."""
+    """One scheduled fault action: ``at`` seconds after the load starts, do ``phase`` of
+    ``package`` with ``value``. The history names it `f`: ``start-kill``, ``stop-kill``."""
 
     at: float
-    f: str
+    phase: Phase
+    package: str
     value: JSON = None
+
+    @property
+    def fault(self) -> FaultF:
+        return FaultF(self.phase, self.package)
+
+    @property
+    def f(self) -> str:
+        """The op's name in the history (DESIGN.md §3)."""
+        return str(self.fault)
 
 
 @dataclass(frozen=True, slots=True)
 class NemesisContext:
-    """What a fault package's generator may base its schedule on (all known up front, so
-    the schedule is a pure function of seed, config and nodes)."""
+    """What one package's generator may base its schedule on (all known up front, so the
+    schedule is a pure function of seed, config and nodes)."""
 
+    package: str
+    """The package being scheduled: the ops made from this context are its ops."""
     rng: random.Random
     brokers: tuple[str, ...]
     controller: str | None
@@ -176,19 +213,93 @@ class NemesisContext:
     interval: float
     """Mean seconds between fault actions (``--nemesis-interval``)."""
     options: dict[str, JSON] = field(default_factory=dict)
+    """The run's ``nemesis_options`` (name → list of strings); read them through
+    `NemesisOption.of`."""
 
 
 @dataclass(frozen=True, slots=True)
-class FaultPackage:
-    """A fault as a value: the mechanism, its start/stop schedule, its heal ops, its colour."""
+class NemesisOption:
+    """An option of one fault package: it narrows what the package's seeded schedule draws
+    from, so a known bug can be aimed at. A config sets it in ``nemesis_options``::
+
+        nemesis_options:
+          kill_targets: [leader, all]     # kill only a key's leader, or every node
+          leader_crash_delay_s: "2"       # a `seconds` option: one number
+
+    Its values are names from `choices` or, for a `seconds` option, one number of seconds.
+    A run that leaves it out draws from `default` (None: every choice). `problems` checks
+    the values a config gives; `faults.registry.check_options` adds what needs every
+    package (an unknown option, an option of a package the run does not use)."""
 
     name: str
-    fault: Callable[[], Fault]
+    doc: str
+    choices: tuple[str, ...] = ()
+    default: tuple[str, ...] | None = None
+    seconds: bool = False
+
+    def of(self, ctx: NemesisContext) -> tuple[str, ...]:
+        """The run's values of this option, else its default (``()`` for an unset
+        `seconds` option: the package then picks its own)."""
+        given = ctx.options.get(self.name)
+        if given:
+            return tuple(str(v) for v in given)
+        return self.choices if self.default is None else self.default
+
+    def problems(self, values: tuple[str, ...]) -> list[str]:
+        """What is wrong with ``values`` given for this option (empty when fine)."""
+        out: list[str] = []
+        if not values:
+            out.append(
+                f"nemesis-options: {self.name} is empty; give at least one of {self.choices}"
+            )
+        if self.seconds:
+            return out + self._seconds_problems(values)
+        bad = [v for v in values if v not in self.choices]
+        if bad:
+            out.append(
+                f"nemesis-options: {self.name} has unknown value(s) {bad}; "
+                f"choose from {list(self.choices)}"
+            )
+        return out
+
+    def _seconds_problems(self, values: tuple[str, ...]) -> list[str]:
+        if len(values) != 1:
+            return [f"nemesis-options: {self.name} takes one number of seconds, got {list(values)}"]
+        try:
+            seconds = float(values[0])
+        except ValueError:
+            return [
+                f"nemesis-options: {self.name} must be a number of seconds such as '2', "
+                f"got {values[0]!r}"
+            ]
+        if seconds < 0:
+            return [f"nemesis-options: {self.name} must not be negative, got {seconds:g}"]
+        return []
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultPackage:
+    """Everything about one fault package, as one value: declared in the package's own
+    module, registered by one line in `faults.registry` (see the module docstring)."""
+
+    name: str
+    """What ``--nemesis`` calls it; its history ops are ``start-<name>``/``stop-<name>``."""
+    doc: str
+    """One line saying what it does (``floodmark list faults``, the report)."""
+    fault: Callable[[Cluster], Fault]
+    """Builds the mechanism for the running cluster, once per run."""
     generator: Callable[[NemesisContext], Iterable[FaultOp]]
+    """The seeded schedule: start and stop ops within the time limit."""
     final: Callable[[NemesisContext], Sequence[FaultOp]]
+    """The heal ops, run when the load ends or the run is interrupted."""
     colour: str
-    doc: str = ""
+    """``#rrggbb`` of its fault periods in the plots."""
     heal_order: int = 50
     """When this package's final ops run at the end, lower first: thaw frozen nodes, then
     reconnect links, then restart stopped nodes, then reset per-node state (clock,
     throttles) on nodes that are running again (a reset skips a stopped node)."""
+    options: tuple[NemesisOption, ...] = ()
+    """Its ``nemesis_options``; the config accepts no others for it."""
+    node_env: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Environment every node container needs when the package is selected: switches for
+    layers the node image's ``entrypoint.sh`` starts (libfaketime, the lazyfs FUSE mount)."""

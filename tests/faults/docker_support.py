@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
+from faults.common import FaultError, wait_until
 from harness.contract.history import JSON
 from harness.contract.plan import ClusterSpec
 from harness.monitor import health, wait_healthy
@@ -61,14 +61,11 @@ def replog_cluster(
 
 
 def poll(cond: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
+    """`faults.common.wait_until`, failing the test (AssertionError) when it times out."""
+    try:
+        return wait_until(cond, timeout, what, interval=every)
+    except FaultError as e:
+        raise AssertionError(str(e)) from None
 
 
 def states(cluster: DockerCluster, key: int) -> list[dict[str, JSON]]:

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from faults.leader_crash import LEADER_CRASH, default_delay, delay_of
-from faults.options import check_options
-from faults.registry import FAULT_PACKAGES
+from faults.registry import FAULT_PACKAGES, check_options
+from harness.contract.history import Phase
 from harness.contract.roles import FaultOp, NemesisContext
 from harness.nemesis import build_schedule, context
 
@@ -20,6 +20,7 @@ def ctx(
     seed: int, interval: float = 5.0, options: dict[str, list[str]] | None = None
 ) -> NemesisContext:
     return NemesisContext(
+        package="leader-crash",
         rng=random.Random(seed),
         brokers=BROKERS,
         controller="controller",
@@ -70,7 +71,9 @@ def test_same_seed_same_schedule_and_seeds_differ() -> None:
 
 
 def test_final_heal_restarts_everything_at_the_time_limit() -> None:
-    assert list(LEADER_CRASH.final(ctx(1))) == [FaultOp(60.0, "stop-leader-crash", {"heal": "all"})]
+    (heal,) = LEADER_CRASH.final(ctx(1))
+    assert heal == FaultOp(60.0, Phase.STOP, "leader-crash", {"heal": "all"})
+    assert heal.f == "stop-leader-crash"
 
 
 def test_delay_default_follows_the_interval_within_bounds() -> None:
@@ -98,6 +101,6 @@ def test_delay_option_is_used_and_checked() -> None:
 
 
 def test_needs_two_brokers() -> None:
-    one = NemesisContext(random.Random(1), ("n1",), None, 1, 60.0, 5.0)
+    one = NemesisContext("leader-crash", random.Random(1), ("n1",), None, 1, 60.0, 5.0)
     with pytest.raises(ValueError, match="at least 2 brokers"):
         ops(one)

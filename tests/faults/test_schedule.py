@@ -7,14 +7,18 @@ from __future__ import annotations
 import random
 
 from faults.registry import FAULT_PACKAGES, node_env
+from harness.contract.history import FaultF, Phase
 from harness.contract.roles import NemesisContext
 from harness.nemesis import build_schedule, context
 
 BROKERS = ("n1", "n2", "n3", "n4", "n5")
 
 
-def ctx(seed: int, interval: float = 5.0, time_limit: float = 120.0) -> NemesisContext:
+def ctx(
+    seed: int, package: str, interval: float = 5.0, time_limit: float = 120.0
+) -> NemesisContext:
     return NemesisContext(
+        package=package,
         rng=random.Random(seed),
         brokers=BROKERS,
         controller="controller",
@@ -27,8 +31,8 @@ def ctx(seed: int, interval: float = 5.0, time_limit: float = 120.0) -> NemesisC
 def schedule(seed: int, names: list[str]) -> list[tuple[str, float, str, object]]:
     contexts = {n: context(seed, n, BROKERS, "controller", 4, 120.0, 5.0) for n in names}
     return [
-        (s.package, s.op.at, s.op.f, s.op.value)
-        for s in build_schedule({n: FAULT_PACKAGES[n] for n in names}, contexts)
+        (op.package, op.at, op.f, op.value)
+        for op in build_schedule({n: FAULT_PACKAGES[n] for n in names}, contexts)
     ]
 
 
@@ -38,15 +42,18 @@ def test_every_package_is_registered_with_heal_and_colour() -> None:
     }  # fmt: skip
     for name, pkg in FAULT_PACKAGES.items():
         assert pkg.name == name and pkg.colour.startswith("#") and pkg.doc
-        (final,) = pkg.final(ctx(1))
-        assert final.f == f"stop-{name}" and final.value == {"heal": "all"}
+        (final,) = pkg.final(ctx(1, name))
+        assert final.fault == FaultF(Phase.STOP, name) and final.value == {"heal": "all"}
+        assert final.f == f"stop-{name}" and final.at == 120.0
 
 
 def test_generators_alternate_start_and_stop_within_the_time_limit() -> None:
     for name, pkg in FAULT_PACKAGES.items():
-        ops = list(pkg.generator(ctx(7)))
+        ops = list(pkg.generator(ctx(7, name)))
         assert len(ops) >= 4, name
-        assert [op.f for op in ops[:4]] == [f"start-{name}", f"stop-{name}"] * 2
+        assert all(op.phase is (Phase.STOP if i % 2 else Phase.START) for i, op in enumerate(ops))
+        assert {op.package for op in ops} == {name}
+        assert [op.f for op in ops[:2]] == [f"start-{name}", f"stop-{name}"]
         times = [op.at for op in ops]
         assert times == sorted(times) and all(0 < t < 120 for t in times)
 
@@ -66,8 +73,9 @@ def test_adding_a_package_does_not_change_another_packages_schedule() -> None:
 
 def test_partition_values_name_the_links_to_cut() -> None:
     starts = [
-        op for op in FAULT_PACKAGES["partition"].generator(ctx(3)) if op.f.startswith("start")
-    ]
+        op for op in FAULT_PACKAGES["partition"].generator(ctx(3, "partition"))
+        if op.phase is Phase.START
+    ]  # fmt: skip
     shapes_seen = {op.value["shape"] for op in starts}
     assert len(shapes_seen) >= 3
     for op in starts:
@@ -84,13 +92,15 @@ def test_node_env_for_layers() -> None:
         "FLOODMARK_LAZYFS": "1",
         "FLOODMARK_FAKETIME": "1",
     }
+    with_env = {n for n, p in FAULT_PACKAGES.items() if p.node_env}
+    assert with_env == {"lose-unfsynced", "clock"}
 
 
 def test_leader_peers_is_drawn_only_when_asked_for() -> None:
-    default = FAULT_PACKAGES["partition"].generator(ctx(3))
+    default = FAULT_PACKAGES["partition"].generator(ctx(3, "partition"))
     assert all(op.value.get("shape") != "leader-peers" for op in default)
-    c = ctx(3)
+    c = ctx(3, "partition")
     c.options["partition_shapes"] = ["leader-peers"]
-    starts = [op for op in FAULT_PACKAGES["partition"].generator(c) if op.f.startswith("start")]
+    starts = [op for op in FAULT_PACKAGES["partition"].generator(c) if op.phase is Phase.START]
     assert starts and all(op.value["shape"] == "leader-peers" for op in starts)
     assert all(0 <= op.value["key"] < 4 for op in starts)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
-from harness.contract.history import JSON, OpType
+from harness.contract.history import JSON, OpType, Phase
 from harness.contract.plan import ClusterPlan, ClusterSpec
-from harness.contract.roles import Client, Cluster, Completion
+from harness.contract.roles import (
+    Client,
+    Cluster,
+    Completion,
+    FaultOp,
+    FaultPackage,
+    NemesisContext,
+)
 from harness.systems.replog import ReplogSystem
 
 
@@ -79,3 +87,62 @@ def state(key: int, node: str, role: str, isr: list[str], epoch: int = 1) -> dic
 
 def ok(value: JSON, **extra: Any) -> Completion:
     return Completion(OpType.OK, {**value, **extra}, "n1")
+
+
+def fault_cluster() -> Cluster:
+    """A 3-node replog cluster as a fault factory receives it (no Docker: only ``plan``,
+    ``system`` and ``run_id`` are there, which is all a `RecordingFault` looks at)."""
+    plan = ReplogSystem().render(ClusterSpec("r1", 3, 2, 3, "kafka-0.11"))
+    return cast(Cluster, FakeCluster(plan, FakeSystem([])))
+
+
+class RecordingFault:
+    """A `harness.contract.roles.Fault` that records each phase and value it is asked to
+    do and reports them back; the value ``"explode"`` makes it raise (a fault that could
+    not act at all)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.calls: list[tuple[Phase, JSON]] = []
+
+    def invoke(self, phase: Phase, value: JSON) -> JSON:
+        self.calls.append((phase, value))
+        if value == "explode":
+            raise RuntimeError("could not reach the node")
+        return {"did": phase.value, "target": value}
+
+
+def start_stop_each_interval(ctx: NemesisContext) -> Iterable[FaultOp]:
+    """A seeded schedule: a start and, 10 ms later, its stop on a random broker."""
+    t = 0.0
+    while True:
+        t += ctx.rng.uniform(0.5, 1.5) * ctx.interval
+        if t > ctx.time_limit:
+            return
+        target = ctx.rng.choice(ctx.brokers)
+        yield FaultOp(t, Phase.START, ctx.package, target)
+        yield FaultOp(t + 0.01, Phase.STOP, ctx.package, target)
+
+
+def heal_once(ctx: NemesisContext) -> Sequence[FaultOp]:
+    return [FaultOp(0, Phase.STOP, ctx.package, "heal")]
+
+
+def recording_package(
+    name: str = "fake",
+    heal_order: int = 50,
+    built: list[RecordingFault] | None = None,
+    generator: Callable[[NemesisContext], Iterable[FaultOp]] = start_stop_each_interval,
+) -> FaultPackage:
+    """A package of `RecordingFault` s; every fault it builds is appended to ``built``."""
+
+    def fault(cluster: Cluster) -> RecordingFault:
+        made = RecordingFault(cluster)
+        if built is not None:
+            built.append(made)
+        return made
+
+    return FaultPackage(
+        name=name, doc="records what it is asked to do", fault=fault, generator=generator,
+        final=heal_once, heal_order=heal_order, colour="#123456",
+    )  # fmt: skip

@@ -10,10 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 import harness.run
-from faults.registry import FAULT_PACKAGES
+from faults.common import TARGETS
+from faults.network.partition import MODES
+from faults.network.shapes import ALL_SHAPES, TARGETED_SHAPES
+from faults.registry import FAULT_PACKAGES, OPTIONS
 from harness.catalogue import CATALOGUE
 from harness.cli import cli
 from harness.contract.config import ConfigError, TestConfig, build_config
+from harness.contract.history import Phase
+from harness.contract.roles import FaultOp
 from harness.nemesis import build_schedule, context
 
 KNOWN = dataclasses.replace(CATALOGUE, systems=frozenset({"replog"}), workloads=frozenset({"log"}))
@@ -107,7 +112,7 @@ def test_cli_rejects_a_malformed_option() -> None:
     assert "expected NAME=VALUE" in out.output
 
 
-def _schedule(options: dict[str, tuple[str, ...]], packages: tuple[str, ...]) -> list[Any]:
+def _schedule(options: dict[str, tuple[str, ...]], packages: tuple[str, ...]) -> list[FaultOp]:
     pk = {n: FAULT_PACKAGES[n] for n in packages}
     ctxs = {n: context(7, n, ("n1", "n2", "n3"), "c1", 3, 300.0, 5.0, options=options) for n in pk}
     return build_schedule(pk, ctxs)
@@ -122,14 +127,14 @@ def test_schedules_draw_only_the_allowed_targets_and_shapes() -> None:
         "lose_unfsynced_targets": ("all",),
     }
     sched = _schedule(opts, ("kill", "pause", "partition", "lose-unfsynced"))
-    starts = [s for s in sched if s.op.f.startswith("start-")]
+    starts = [op for op in sched if op.phase is Phase.START]
     by_pkg: dict[str, set[str]] = {}
-    for s in starts:
-        v = s.op.value
+    for op in starts:
+        v = op.value
         assert isinstance(v, dict)
         kind = str(v.get("target", v.get("shape")))
-        by_pkg.setdefault(s.package, set()).add(kind)
-        if s.package == "partition":
+        by_pkg.setdefault(op.package, set()).add(kind)
+        if op.package == "partition":
             assert v["mode"] == "refuse"
     assert by_pkg == {
         "kill": {"leader", "all"},
@@ -138,17 +143,28 @@ def test_schedules_draw_only_the_allowed_targets_and_shapes() -> None:
         "lose-unfsynced": {"all"},
     }
     # Without options every kind appears over a long schedule.
-    free = {str(s.op.value["target"]) for s in _schedule({}, ("kill",)) if s.op.f == "start-kill"}
+    free = {str(op.value["target"]) for op in _schedule({}, ("kill",)) if op.f == "start-kill"}
     assert free > {"leader", "all"}
 
 
-def test_option_tables_match_the_packages() -> None:
-    from faults.common import TARGETS
-    from faults.network.partition import MODES
-    from faults.network.shapes import ALL_SHAPES, TARGETED_SHAPES
-    from faults.options import NEMESIS_OPTIONS, TARGET_KINDS
-
-    assert TARGET_KINDS == TARGETS
-    assert set(NEMESIS_OPTIONS["partition_shapes"].choices) == {*ALL_SHAPES, *TARGETED_SHAPES}
-    assert NEMESIS_OPTIONS["partition_modes"].choices == MODES
-    assert {o.package for o in NEMESIS_OPTIONS.values()} <= set(FAULT_PACKAGES)
+def test_each_option_is_declared_by_its_package() -> None:
+    declared = {o.name: p.name for p in FAULT_PACKAGES.values() for o in p.options}
+    assert declared == {
+        "partition_shapes": "partition",
+        "partition_modes": "partition",
+        "kill_targets": "kill",
+        "pause_targets": "pause",
+        "lose_unfsynced_targets": "lose-unfsynced",
+        "leader_crash_delay_s": "leader-crash",
+    }
+    assert {n: (p.name, o) for n, (p, o) in OPTIONS.items()} == {
+        o.name: (p.name, o) for p in FAULT_PACKAGES.values() for o in p.options
+    }
+    shapes, modes = OPTIONS["partition_shapes"][1], OPTIONS["partition_modes"][1]
+    assert set(shapes.choices) == {*ALL_SHAPES, *TARGETED_SHAPES}
+    assert shapes.default == ALL_SHAPES, "targeted shapes are drawn only when asked for"
+    assert modes.choices == MODES
+    for name in ("kill_targets", "pause_targets", "lose_unfsynced_targets"):
+        opt = OPTIONS[name][1]
+        assert set(opt.choices) <= set(TARGETS) and not opt.seconds and opt.doc
+    assert OPTIONS["leader_crash_delay_s"][1].seconds

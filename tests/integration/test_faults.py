@@ -23,7 +23,7 @@ from faults.network.partition import PartitionFault
 from faults.network.shapes import majority
 from faults.process import KillFault, PauseFault, freezer_state, state
 from faults.registry import node_env
-from harness.contract.history import OpType
+from harness.contract.history import OpType, Phase
 from tests.faults.docker_support import leader_state, poll, replog_cluster, states
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -44,9 +44,8 @@ def test_isolating_a_keys_leader_elects_another_and_heal_restores_isr(
     cluster: DockerCluster,
 ) -> None:
     before = poll(lambda: full_isr(cluster, 0), 30, "a full ISR on key 0")
-    fault = PartitionFault()
-    fault.setup(cluster)
-    did = fault.invoke("start-partition", {"shape": "leader", "key": 0, "mode": "blackhole"})
+    fault = PartitionFault(cluster)
+    did = fault.invoke(Phase.START, {"shape": "leader", "key": 0, "mode": "blackhole"})
     try:
         assert did["verified"], did
         assert did["leader"] == before["node"]
@@ -60,32 +59,28 @@ def test_isolating_a_keys_leader_elects_another_and_heal_restores_isr(
         after = poll(new_leader, 30, "a new leader for key 0")
         assert after["epoch"] > before["epoch"]
     finally:
-        healed = fault.invoke("stop-partition", {})
+        healed = fault.invoke(Phase.STOP, {})
     assert healed["verified"], healed
     poll(lambda: full_isr(cluster, 0), 60, "a full ISR on key 0 after healing")
 
 
 def test_refuse_mode_refuses_connections(cluster: DockerCluster) -> None:
-    fault = PartitionFault()
-    fault.setup(cluster)
-    did = fault.invoke(
-        "start-partition", {"shape": "one-way", "cut": [["n1", "n2"]], "mode": "refuse"}
-    )
+    fault = PartitionFault(cluster)
+    did = fault.invoke(Phase.START, {"shape": "one-way", "cut": [["n1", "n2"]], "mode": "refuse"})
     try:
         assert did["verified"], did
         assert did["proxies"] == {"n1-n2": ["disabled"]}
         assert did["probes"]["n1-n2"]["outcome"] == "refused"
     finally:
-        assert fault.invoke("stop-partition", {})["verified"]
+        assert fault.invoke(Phase.STOP, {})["verified"]
     assert all(p.enabled for p in cluster.toxiproxy.proxies().values())
 
 
 def test_pause_freezes_a_follower_out_of_the_isr_and_it_rejoins(cluster: DockerCluster) -> None:
     lead = poll(lambda: full_isr(cluster, 1), 60, "a full ISR on key 1")
     follower = next(n for n in lead["isr"] if n != lead["node"])
-    fault = PauseFault()
-    fault.setup(cluster)
-    did = fault.invoke("start-pause", {"target": "one", "nodes": [follower]})
+    fault = PauseFault(cluster)
+    did = fault.invoke(Phase.START, {"target": "one", "nodes": [follower]})
     try:
         assert did["verified"], did
         assert did["freezer"] == {follower: "FROZEN"}
@@ -97,7 +92,7 @@ def test_pause_freezes_a_follower_out_of_the_isr_and_it_rejoins(cluster: DockerC
 
         poll(shrunk, 30, f"{follower} to leave key 1's ISR while frozen")
     finally:
-        resumed = fault.invoke("stop-pause", {})
+        resumed = fault.invoke(Phase.STOP, {})
     assert resumed["verified"] and resumed["resumed"] == [follower]
     assert freezer_state(cluster.container(follower)) == "THAWED"
     poll(lambda: full_isr(cluster, 1), 60, f"{follower} back in key 1's ISR")
@@ -126,12 +121,11 @@ def test_a_killed_broker_restarts_with_its_data(cluster: DockerCluster) -> None:
     assert victim is not None
     node = str(victim["node"])
     leo_before = int(victim["leo"])
-    fault = KillFault()
-    fault.setup(cluster)
-    did = fault.invoke("start-kill", {"target": "one", "nodes": [node]})
+    fault = KillFault(cluster)
+    did = fault.invoke(Phase.START, {"target": "one", "nodes": [node]})
     assert did["verified"] and did["killed"] == [node], did
     assert state(cluster.container(node)) == "stopped"
-    restarted = fault.invoke("stop-kill", {})
+    restarted = fault.invoke(Phase.STOP, {})
     assert restarted["verified"] and restarted["restarted"] == [node], restarted
 
     def own_replica() -> dict[str, Any] | None:
@@ -151,10 +145,9 @@ def test_link_latency_on_the_leaders_client_link_slows_its_produces(
     poll(lambda: full_isr(cluster, 1), 60, "a full ISR on key 1")
     send_some(cluster, 1, range(1990, 2000))  # warm up: leader lookup, connections
     base = statistics.median(send_some(cluster, 1, range(2000, 2010)))
-    fault = LinkFault()
-    fault.setup(cluster)
+    fault = LinkFault(cluster)
     did = fault.invoke(
-        "start-link",
+        Phase.START,
         {"links": "leader-client", "key": 1, "toxic": "latency",
          "attributes": {"latency": 200, "jitter": 0}, "streams": ["upstream", "downstream"]},
     )  # fmt: skip
@@ -163,19 +156,18 @@ def test_link_latency_on_the_leaders_client_link_slows_its_produces(
         assert did["proxies"] == [f"client-{did['leader']}"]
         slow = statistics.median(send_some(cluster, 1, range(2010, 2020)))
     finally:
-        assert fault.invoke("stop-link", {})["verified"]
+        assert fault.invoke(Phase.STOP, {})["verified"]
     assert slow - base >= 0.2, f"produce latency went from {base:.3f} s to {slow:.3f} s"
 
 
 def test_clock_shift_moves_the_time_the_node_reports(cluster: DockerCluster) -> None:
-    fault = ClockFault()
-    fault.setup(cluster)
-    did = fault.invoke("start-clock", {"node": "n2", "mode": "shift", "offset": -120})
+    fault = ClockFault(cluster)
+    did = fault.invoke(Phase.START, {"node": "n2", "mode": "shift", "offset": -120})
     try:
         assert did["verified"], did
         assert abs(did["reported_offset"] + 120) < 1.5
     finally:
-        healed = fault.invoke("stop-clock", {})
+        healed = fault.invoke(Phase.STOP, {})
     assert healed["verified"] and abs(healed["reset"]["n2"]) < 1.5
 
 
@@ -193,9 +185,8 @@ def test_slow_disk_slows_fsync_tenfold_and_pushes_a_follower_out(
             v += 20
 
     producer = threading.Thread(target=load, daemon=True)
-    fault = SlowDiskFault()
-    fault.setup(cluster)
-    did = fault.invoke("start-slow-disk", {"node": follower, "write_bps": 4096, "write_iops": 1})
+    fault = SlowDiskFault(cluster)
+    did = fault.invoke(Phase.START, {"node": follower, "write_bps": 4096, "write_iops": 1})
     try:
         assert did["verified"], did
         assert did["slowdown"] >= 10
@@ -208,7 +199,7 @@ def test_slow_disk_slows_fsync_tenfold_and_pushes_a_follower_out(
         poll(out, 60, f"{follower} to leave key 0's ISR with a throttled disk")
     finally:
         stop.set()
-        lifted = fault.invoke("stop-slow-disk", {})
+        lifted = fault.invoke(Phase.STOP, {})
         producer.join(30)
     assert lifted["verified"], lifted
     poll(lambda: full_isr(cluster, 0), 90, f"{follower} back in key 0's ISR")
@@ -216,17 +207,16 @@ def test_slow_disk_slows_fsync_tenfold_and_pushes_a_follower_out(
 
 def test_five_node_cross_link_partition_takes_effect_fast() -> None:
     with replog_cluster(nodes=5, keys=1) as c5:
-        fault = PartitionFault()
-        fault.setup(c5)
+        fault = PartitionFault(c5)
         members = [*c5.plan.brokers, "controller"]
         times = []
         for seed in range(5):
             cut = majority(members, __import__("random").Random(seed))
             t0 = time.monotonic()
-            did = fault.invoke("start-partition", {**cut.to_json(), "mode": "blackhole"})
+            did = fault.invoke(Phase.START, {**cut.to_json(), "mode": "blackhole"})
             assert did["verified"], did
             times.append(did["applied_ms"])
             assert (time.monotonic() - t0) * 1000 >= did["applied_ms"]
-            assert fault.invoke("stop-partition", {})["verified"]
+            assert fault.invoke(Phase.STOP, {})["verified"]
         print(f"\n5-node cross-link partition applied in ms: {times}")
         assert statistics.median(times) < 100, times

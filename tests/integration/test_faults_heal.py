@@ -24,7 +24,7 @@ from compose.docker_cluster import docker_client
 from faults.common import agent, unverified_reasons
 from faults.disk.slow import blkio_cgroup
 from faults.registry import FAULT_PACKAGES, node_env
-from harness.contract.history import NEMESIS, HistoryWriter, read_history
+from harness.contract.history import NEMESIS, FaultF, HistoryWriter, Phase, read_history
 from harness.contract.roles import NemesisContext
 from harness.nemesis import Nemesis, build_schedule, context
 from tests.faults.docker_support import poll, replog_cluster
@@ -58,9 +58,7 @@ def test_every_package_then_heal_leaves_nothing_behind(tmp_path: Path) -> None:
         packages = {n: FAULT_PACKAGES[n] for n in names}
 
         def schedule() -> list[tuple[str, str, Any]]:
-            return [
-                (s.package, s.op.f, s.op.value) for s in build_schedule(packages, contexts_now())
-            ]
+            return [(op.package, op.f, op.value) for op in build_schedule(packages, contexts_now())]
 
         planned = schedule()
         assert planned == schedule(), "the same seed must give the same schedule"
@@ -68,8 +66,7 @@ def test_every_package_then_heal_leaves_nothing_behind(tmp_path: Path) -> None:
 
         with HistoryWriter(tmp_path / "history.jsonl") as history:
             items = build_schedule(packages, contexts_now())
-            nemesis = Nemesis(packages, contexts_now(), items, history)
-            nemesis.setup(cluster)
+            nemesis = Nemesis(cluster, packages, contexts_now(), items, history)
             try:
                 nemesis.begin()
                 nemesis.join(600)
@@ -77,7 +74,6 @@ def test_every_package_then_heal_leaves_nothing_behind(tmp_path: Path) -> None:
             finally:
                 nemesis.stop()
                 nemesis.heal()
-                nemesis.teardown()
         ops, _ = read_history(tmp_path / "history.jsonl")
         nemesis_ops = [op for op in ops if op.process == NEMESIS]
         reasons = unverified_reasons(nemesis_ops)
@@ -92,7 +88,7 @@ def test_every_package_then_heal_leaves_nothing_behind(tmp_path: Path) -> None:
                 assert value.get(k) == v, (op.f, k, value.get(k), v)
         heals = nemesis_ops[len(planned) :]
         in_heal_order = sorted(names, key=lambda n: FAULT_PACKAGES[n].heal_order)
-        assert [op.f for op in heals] == [f"stop-{n}" for n in in_heal_order]
+        assert [op.fault for op in heals] == [FaultF(Phase.STOP, n) for n in in_heal_order]
         assert all(op.value["verified"] for op in heals), [op.value for op in heals]
 
         # Item 8: nothing remains after the heal.

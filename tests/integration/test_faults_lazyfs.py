@@ -17,7 +17,7 @@ from compose.docker_cluster import DockerCluster
 from faults.disk.lose_unfsynced import LoseUnfsyncedFault
 from faults.process import KillFault
 from faults.registry import node_env
-from harness.contract.history import OpType
+from harness.contract.history import OpType, Phase
 from harness.monitor import wait_healthy
 from tests.faults.docker_support import poll, replog_cluster
 
@@ -54,12 +54,11 @@ def test_kill_keeps_unfsynced_records_and_power_loss_drops_them() -> None:
             client.close()
         assert len(first) == 30
 
-        kill = KillFault()
-        kill.setup(cluster)
-        did = kill.invoke("start-kill", {"target": "all", "nodes": brokers})
+        kill = KillFault(cluster)
+        did = kill.invoke(Phase.START, {"target": "all", "nodes": brokers})
         assert did["verified"], did
         assert all(a["lazyfs"] == "passthrough" for a in did["actions"].values()), did
-        assert kill.invoke("stop-kill", {})["verified"]
+        assert kill.invoke(Phase.STOP, {})["verified"]
         assert not wait_healthy(cluster, 90)
         after_kill = values_per_replica(cluster)
         assert set(after_kill) == set(brokers)
@@ -77,12 +76,11 @@ def test_kill_keeps_unfsynced_records_and_power_loss_drops_them() -> None:
         assert len(second) == 30
         assert all(set(second) <= vs for vs in values_per_replica(cluster).values())
 
-        crash = LoseUnfsyncedFault()
-        crash.setup(cluster)
-        did = crash.invoke("start-lose-unfsynced", {"target": "all", "nodes": brokers})
+        crash = LoseUnfsyncedFault(cluster)
+        did = crash.invoke(Phase.START, {"target": "all", "nodes": brokers})
         assert did["verified"], did
         assert all(did["lost"][b]["bytes"] > 0 for b in brokers), did["lost"]
-        restarted = crash.invoke("stop-lose-unfsynced", {})
+        restarted = crash.invoke(Phase.STOP, {})
         assert restarted["verified"], restarted
         assert not wait_healthy(cluster, 90)
         after_crash = values_per_replica(cluster)

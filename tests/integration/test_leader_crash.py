@@ -14,6 +14,7 @@ import pytest
 from compose.docker_cluster import DockerCluster
 from faults.leader_crash import LeaderCrashFault
 from faults.process import state
+from harness.contract.history import Phase
 from tests.faults.docker_support import leader_state, poll, replog_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(90)]
@@ -63,12 +64,11 @@ def test_kills_the_isolated_leader_after_its_isr_shrank_to_itself(
 ) -> None:
     before = poll(lambda: full_isr(cluster), 30, "a full ISR on key 0")
     leader = str(before["node"])
-    fault = LeaderCrashFault()
-    fault.setup(cluster)
+    fault = LeaderCrashFault(cluster)
     watch = Watch(cluster)
     watch.start()
     try:
-        did = fault.invoke("start-leader-crash", {"key": 0, "delay_s": 2.5})
+        did = fault.invoke(Phase.START, {"key": 0, "delay_s": 2.5})
     finally:
         watch.halt.set()
         watch.join(10)
@@ -98,7 +98,7 @@ def test_kills_the_isolated_leader_after_its_isr_shrank_to_itself(
         # where the unclean election shows.
         poll(lambda: unclean_logged(cluster), 10, "the controller to log an unclean election")
     finally:
-        stopped = fault.invoke("stop-leader-crash", {})
+        stopped = fault.invoke(Phase.STOP, {})
     assert isinstance(stopped, dict) and stopped["verified"] is True, stopped
     assert stopped["restarted"] == [leader]
     assert state(cluster.container(leader)) == "running"
