@@ -15,7 +15,7 @@ TIME_LIMIT ?= 30
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: help venv docker images browser lint test run clean
+.PHONY: help venv docker images browser lint test run clean docs
 
 help:
 	@echo "make run     venv + Docker + images, then a $(TIME_LIMIT) s floodmark run (RUN_ARGS=...)"
@@ -53,3 +53,7 @@ run: venv docker images
 
 clean: venv
 	$(VENV)/bin/floodmark clean
+
+# The README's registry tables (faults, checkers, systems, suites) from the registries.
+docs: venv
+	$(PY) -m harness.catalogue README.md

@@ -12,6 +12,7 @@ Examples::
     floodmark report store/latest                    # re-render report.html and junit.xml
     floodmark serve                                  # the store on http://127.0.0.1:8080/
     floodmark certify smoke                          # a suite of scenarios, one verdict
+    floodmark list faults                            # a registry: faults, checkers, systems, suites
     floodmark clean                                  # remove everything labelled floodmark.run
 """
 
@@ -28,10 +29,12 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
 
 from checkers.cli import check_command
 from compose.docker_cluster import docker_client, remove_labelled
-from harness.catalogue import CATALOGUE
+from harness.catalogue import CATALOGUE, TABLES
 from harness.certify import SuiteInterrupted, run_suite, suite_verdict
 from harness.contract.config import (
     ConfigError,
@@ -40,6 +43,7 @@ from harness.contract.config import (
     parse_assignments,
     parse_nemesis_options,
 )
+from harness.contract.layout import CERTIFICATE
 from harness.progress import Ui
 from harness.run import run
 from harness.suite import SuiteError, load_suite
@@ -195,8 +199,26 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
         _err.print(f"[red]{e}[/red]")
         sys.exit(e.exit_code)
     verdict = suite_verdict(results)
-    _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / 'certificate.html'}")
+    _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / CERTIFICATE}")
     sys.exit(verdict.exit_code)
+
+
+@cli.command("list")
+@click.argument("registry", type=click.Choice(sorted(TABLES)))
+@click.option("--markdown", is_flag=True, help="Print a Markdown table (as in the README).")
+def list_cmd(registry: str, markdown: bool) -> None:
+    """Print a registry: fault packages and their options, checkers and the anomalies they
+    report, systems and their profiles, or the built-in suites."""
+    table = TABLES[registry]()
+    if markdown:
+        click.echo(table.markdown(), nl=False)
+        return
+    out = Table(title=table.title, show_lines=True)
+    for column in table.columns:
+        out.add_column(column)
+    for row in table.rows:
+        out.add_row(*(Text(cell.replace("`", "")) for cell in row))  # data, never markup
+    Console(highlight=False).print(out)
 
 
 @cli.command("clean")

@@ -144,10 +144,13 @@ class System(Protocol):
     `replica_states` returns one dict per (key, node) shaped like the history's
     ``replica-state`` value (DESIGN.md §3); a node that cannot be reached is reported
     with ``"role": "offline"`` (and ``leo``/``hw``/``epoch`` of -1) for the keys it is
-    known to host. `dump_replicas` returns ``replica-dump`` values.
+    known to host. `dump_replicas` returns ``replica-dump`` values. `doc` and `profiles`
+    (profile name → what it configures) are what ``floodmark list systems`` prints.
     """
 
     name: str
+    doc: str
+    profiles: Mapping[str, str]
 
     def images(self) -> list[str]:
         """Image names (as known to `compose.images`) the cluster needs."""

@@ -74,6 +74,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
@@ -208,6 +209,12 @@ class KafkaSystem:
     """`harness.contract.roles.System` for Apache Kafka in KRaft mode (one instance per run)."""
 
     name = "kafka"
+    doc = "Apache Kafka 3.9.2 in KRaft mode (one controller, N brokers), confluent-kafka clients"
+    profiles: Mapping[str, str] = {
+        "safe": "RF=3, min.insync.replicas=2, unclean election off, no fsync; the default",
+        "unclean": "min.insync.replicas=1 with unclean election (loses acked writes by design)",
+        "fsync": "safe plus an fsync per message (survives power loss of every node)",
+    }
 
     def __init__(self) -> None:
         self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)

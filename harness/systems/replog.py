@@ -17,6 +17,7 @@ container starts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
@@ -61,6 +62,11 @@ class ReplogSystem:
     """`harness.contract.roles.System` for replog (one instance per run)."""
 
     name = "replog"
+    doc = "the reference replicated log (replog/): a miniature Kafka in the Python stdlib"
+    profiles: Mapping[str, str] = {
+        "kafka-0.11": "leader-epoch truncation (KIP-101's fix); the default",
+        "kafka-0.10": "truncation to the high watermark: KIP-101's data loss and divergence",
+    }
 
     def __init__(self) -> None:
         self._hosted: dict[str, list[int]] = {}
