@@ -78,9 +78,10 @@ def main() -> int:
         return 0
 
     from checkers.synthetic import Shape, write_history
+    from harness.contract.layout import HISTORY
 
     with tempfile.TemporaryDirectory(prefix="floodmark-bench-") as tmp:
-        history = args.history or os.path.join(tmp, "history.jsonl")
+        history = args.history or os.path.join(tmp, HISTORY)
         if not args.history:
             t = time.perf_counter()
             n = write_history(history, Shape(ops=args.ops), seed=args.seed)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.contract.layout import HISTORY
 from reports.html import render_report
 from reports.junit import write_junit
 from tests.reports.history_gen import GenSpec, generate_run
@@ -41,11 +42,11 @@ def bench(ops: int, workdir: Path) -> dict[str, float | int]:
     t2 = time.perf_counter()
     write_junit(run)
     t3 = time.perf_counter()
-    with open(run / "history.jsonl", "rb") as fh:
+    with open(run / HISTORY, "rb") as fh:
         lines = sum(1 for _ in fh)
     return {
         "ops": lines,
-        "history_bytes": (run / "history.jsonl").stat().st_size,
+        "history_bytes": (run / HISTORY).stat().st_size,
         "generate_s": round(t1 - t0, 2),
         "render_s": round(t2 - t1, 2),
         "junit_s": round(t3 - t2, 3),

@@ -15,9 +15,11 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from checkers.compose import CheckInputError, Results, check_history, history_path
+from checkers.compose import CheckInputError, check_history, history_path
 from harness.contract.glossary import Anomaly
 from harness.contract.history import JSON, HistoryError
+from harness.contract.layout import RESULTS
+from harness.contract.results import Results
 from harness.contract.verdict import Verdict
 
 _STYLE = {Verdict.VALID: "green", Verdict.INVALID: "bold red", Verdict.UNKNOWN: "yellow"}
@@ -40,7 +42,7 @@ def check_command(path: str, as_json: bool) -> int:
     try:
         written = str(results.write(history.parent))
     except OSError as e:
-        err.print(f"[red]error:[/red] cannot write results.json next to {history}: {e}")
+        err.print(f"[red]error:[/red] cannot write {RESULTS} next to {history}: {e}")
         written = None
         if not as_json:
             code = 2
@@ -62,7 +64,8 @@ def _print_summary(out: Console, results: Results, written: str | None) -> None:
     table.add_column("first witness", overflow="fold")
     for name, r in results.checkers.items():
         first = r.error or (r.witnesses[0].message if r.witnesses else "")
-        kind = "" if name not in set(Anomaly) or Anomaly(name).is_safety else " (not safety)"
+        invalidates = name not in set(Anomaly) or Anomaly(name).found is Verdict.INVALID
+        kind = "" if invalidates else " (not safety)"
         table.add_row(
             name + kind, f"[{_STYLE[r.verdict]}]{_WORD[r.verdict]}[/]", str(r.count), first
         )

@@ -1,16 +1,30 @@
-"""The checker role and the values checkers return.
+"""The checker role, and how checkers build what they report.
 
-A checker is a *fold* over the history: the composer (`checkers.compose`) reads
-``history.jsonl`` once, front to back, and hands every op whose ``f`` the checker asked
-for to `Checker.observe`; at the end `Checker.result` turns what it kept into one
-`CheckResult` per anomaly it decides. A checker keeps only what its witnesses need (the
-first op that established a fact, e.g. the ack of a value), so checking is linear in
-the number of ops and never holds the whole history in memory.
+A checker is a *fold* over the history. The composer (`checkers.compose`) reads
+``history.jsonl`` once, front to back, and calls ``observe(op, invoke)`` for every op
+whose ``f`` the checker asked for (``invoke`` is the op a client completion completes,
+``None`` otherwise); at the end ``result()`` turns what it kept into one `CheckResult`
+per anomaly it decides. A checker keeps only what its witnesses need (the first op that
+established a fact, e.g. the ack of a value), so checking is linear in the number of
+ops and never holds the whole history in memory. A tiny one::
 
-A `Witness` is one occurrence of an anomaly: a sentence a person can read, the key,
-offset and value it is about, and the minimal set of ops that prove it (each with its
-``index`` so it can be found in the history). Witness lists are capped (`WITNESS_CAP`)
-while `CheckResult.count` counts every occurrence.
+    class CountSends:
+        anomalies = (Anomaly.DUPLICATE,)
+        fs = frozenset({F.SEND})
+        def __init__(self): self.book = WitnessBook(Anomaly.DUPLICATE); self.seen = {}
+        def observe(self, op, invoke):
+            if op.type is OpType.OK and op.value["value"] in self.seen:
+                first = self.seen[op.value["value"]]
+                self.book.note(lambda: witness("seen twice", (first, op)))
+            self.seen.setdefault(op.value["value"], op)
+        def result(self): return {Anomaly.DUPLICATE: self.book.result()}
+
+A witness (`harness.contract.results.Witness`) is one occurrence of an anomaly: a
+sentence a person can read, the key, offset and value it is about, and the minimal set
+of ops that prove it (each with its ``index`` so it can be found in the history). Build
+one with `witness`; `WitnessBook` caps the list (`WITNESS_CAP`) while counting every
+occurrence, and gives the anomaly's result as the glossary says (invalid, or unknown
+for ``unseen`` and the like).
 
 Ops inside witnesses are written as in the history, except that a ``records`` list
 longer than `RECORDS_SHOWN` is cut down to the records around the offsets the witness
@@ -21,12 +35,12 @@ so nobody mistakes the excerpt for the whole read.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import ClassVar, Final, Protocol
 
 from harness.contract.glossary import Anomaly
 from harness.contract.history import JSON, Op
+from harness.contract.results import CheckResult, Witness
 from harness.contract.verdict import Verdict
 
 WITNESS_CAP: Final = 20
@@ -40,56 +54,22 @@ RECORDS_SHOWN: Final = 20
 """Longer ``records`` lists in witness ops are cut to an excerpt of this many."""
 
 
-@dataclass(frozen=True, slots=True)
-class Witness:
-    """One occurrence of an anomaly and the ops that prove it."""
-
-    message: str
-    ops: tuple[Op, ...]
-    key: int | None = None
-    offset: int | None = None
-    value: int | None = None
-    details: Mapping[str, JSON] = field(default_factory=dict)
-    focus: tuple[int, ...] = ()
-    """Offsets to keep when long ``records`` lists in `ops` are excerpted."""
-
-    def to_json(self) -> dict[str, JSON]:
-        d: dict[str, JSON] = {"message": self.message}
-        if self.key is not None:
-            d["key"] = self.key
-        if self.offset is not None:
-            d["offset"] = self.offset
-        if self.value is not None:
-            d["value"] = self.value
-        d.update(self.details)
-        focus = self.focus or ((self.offset,) if self.offset is not None else ())
-        d["ops"] = [op_json(op, focus) for op in self.ops]
-        return d
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """What one checker decided about one anomaly."""
-
-    verdict: Verdict
-    count: int = 0
-    witnesses: tuple[Witness, ...] = ()
-    error: str | None = None
-
-    def to_json(self) -> dict[str, JSON]:
-        d: dict[str, JSON] = {
-            "valid": self.verdict.to_json(),
-            "count": self.count,
-            "witnesses": [w.to_json() for w in self.witnesses],
-        }
-        if self.error is not None:
-            d["error"] = self.error
-        return d
-
-    @classmethod
-    def failed(cls, error: str) -> CheckResult:
-        """The checker itself broke: its verdict is unknown, never valid."""
-        return cls(Verdict.UNKNOWN, error=error)
+def witness(
+    message: str,
+    ops: Sequence[Op],
+    *,
+    key: int | None = None,
+    offset: int | None = None,
+    value: int | None = None,
+    details: Mapping[str, JSON] | None = None,
+    focus: tuple[int, ...] = (),
+) -> Witness:
+    """A witness proven by ``ops``; long ``records`` lists are excerpted around ``focus``
+    (by default the witness's offset)."""
+    around = focus or ((offset,) if offset is not None else ())
+    return Witness(
+        message, tuple(op_json(op, around) for op in ops), key, offset, value, dict(details or {})
+    )
 
 
 class Checker(Protocol):
@@ -116,9 +96,10 @@ class WitnessBook:
     cost nothing but the count.
     """
 
-    __slots__ = ("cap", "count", "witnesses")
+    __slots__ = ("anomaly", "cap", "count", "witnesses")
 
-    def __init__(self, cap: int = WITNESS_CAP) -> None:
+    def __init__(self, anomaly: Anomaly, cap: int = WITNESS_CAP) -> None:
+        self.anomaly = anomaly
         self.cap = cap
         self.count = 0
         self.witnesses: list[Witness] = []
@@ -128,9 +109,9 @@ class WitnessBook:
         if len(self.witnesses) < self.cap:
             self.witnesses.append(build())
 
-    def result(self, if_any: Verdict = Verdict.INVALID) -> CheckResult:
-        """``if_any`` when something was noted, else valid."""
-        verdict = if_any if self.count else Verdict.VALID
+    def result(self) -> CheckResult:
+        """Valid when nothing was noted, else what the glossary says the anomaly makes."""
+        verdict = self.anomaly.found if self.count else Verdict.VALID
         return CheckResult(verdict, self.count, tuple(self.witnesses))
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from checkers.core import NEMESIS_OPS, CheckResult, Witness, WitnessBook
+from checkers.core import NEMESIS_OPS, WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import Op
-from harness.contract.verdict import Verdict
+from harness.contract.results import CheckResult
 
 
 class FaultsChecker:
@@ -31,7 +31,7 @@ class FaultsChecker:
     fs: ClassVar[frozenset[str]] = frozenset({NEMESIS_OPS})
 
     def __init__(self) -> None:
-        self._book = WitnessBook()
+        self._book = WitnessBook(Anomaly.UNVERIFIED_FAULT)
 
     def observe(self, op: Op, invoke: Op | None) -> None:
         value = op.value
@@ -39,8 +39,8 @@ class FaultsChecker:
             return
         why = str(value.get("why") or op.error or "no reason given")
         self._book.note(
-            lambda: Witness(f"{op.f} (op {op.index}) did not take effect: {why}", (op,))
+            lambda: witness(f"{op.f} (op {op.index}) did not take effect: {why}", (op,))
         )
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
-        return {Anomaly.UNVERIFIED_FAULT: self._book.result(if_any=Verdict.UNKNOWN)}
+        return {Anomaly.UNVERIFIED_FAULT: self._book.result()}

@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
 
-from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.core import WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import F, Op, OpType
-from harness.contract.verdict import Verdict
+from harness.contract.results import CheckResult, Witness
 
 
 @dataclass(slots=True)
@@ -121,14 +121,16 @@ class LossChecker:
                     st.partial_values.update(v for _, v in records)
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
-        lost_write, lost_read, unseen = WitnessBook(), WitnessBook(), WitnessBook()
+        lost_write = WitnessBook(Anomaly.LOST_WRITE)
+        lost_read = WitnessBook(Anomaly.LOST_READ)
+        unseen = WitnessBook(Anomaly.UNSEEN)
         for k, st in self._keys.items():
             self._writes(k, st, lost_write, unseen)
             self._reads(k, st, lost_read)
         return {
             Anomaly.LOST_WRITE: lost_write.result(),
             Anomaly.LOST_READ: lost_read.result(),
-            Anomaly.UNSEEN: unseen.result(if_any=Verdict.UNKNOWN),
+            Anomaly.UNSEEN: unseen.result(),
         }
 
     @staticmethod
@@ -191,7 +193,7 @@ def _offset_of(poll: Op, v: int) -> int:
 
 def _lost_write(k: int, v: int, ack: Op, fr: _FinalRead) -> Witness:
     o: int = ack.value["offset"]
-    return Witness(
+    return witness(
         f"value {v} acked at key {k} offset {o} (op {ack.index}) is missing from the "
         f"complete final read of key {k} (op {fr.op.index})",
         (ack, fr.op),
@@ -217,7 +219,7 @@ def _unseen(k: int, v: int, ack: Op, st: _Key) -> Witness:
     else:
         why = f"the history has no final read of key {k}"
         ops = (ack,)
-    return Witness(
+    return witness(
         f"value {v} acked at key {k} offset {o} (op {ack.index}) could not be looked for: " + why,
         ops,
         key=k,
@@ -227,7 +229,7 @@ def _unseen(k: int, v: int, ack: Op, st: _Key) -> Witness:
 
 
 def _lost_read(k: int, v: int, o: int, poll: Op, fr: _FinalRead) -> Witness:
-    return Witness(
+    return witness(
         f"value {v} read by a poll at key {k} offset {o} (op {poll.index}) is missing from "
         f"the complete final read of key {k} (op {fr.op.index})",
         (poll, fr.op),
@@ -238,7 +240,7 @@ def _lost_read(k: int, v: int, o: int, poll: Op, fr: _FinalRead) -> Witness:
 
 
 def _lost_below_hw(k: int, hw: int, first: int, missing: int, poll: Op, fr: _FinalRead) -> Witness:
-    return Witness(
+    return witness(
         f"a poll of key {k} (op {poll.index}) saw hw {hw}, so offsets below {hw} were "
         f"committed, but the complete final read (op {fr.op.index}) has no record at "
         f"{missing} of them (first: offset {first})",

@@ -31,9 +31,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.core import WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import F, Op, OpType
+from harness.contract.results import CheckResult
 
 
 class OffsetsChecker:
@@ -49,8 +50,8 @@ class OffsetsChecker:
         """key → value → (offset, first op showing it there)."""
         self._conflicts: set[tuple[int, int]] = set()
         self._dupes: set[tuple[int, int]] = set()
-        self._inconsistent = WitnessBook()
-        self._duplicate = WitnessBook()
+        self._inconsistent = WitnessBook(Anomaly.INCONSISTENT_OFFSETS)
+        self._duplicate = WitnessBook(Anomaly.DUPLICATE)
 
     def observe(self, op: Op, invoke: Op | None) -> None:
         typ = op.type
@@ -102,7 +103,7 @@ class OffsetsChecker:
         self._conflicts.add((k, o))
         v0, op0 = first
         self._inconsistent.note(
-            lambda: Witness(
+            lambda: witness(
                 f"offset {o} of key {k} holds value {v0} in {_source(op0)} but value {v} in "
                 f"{_source(op)}",
                 (op0, op),
@@ -119,7 +120,7 @@ class OffsetsChecker:
         self._dupes.add((k, v))
         o0, op0 = first
         self._duplicate.note(
-            lambda: Witness(
+            lambda: witness(
                 f"value {v} of key {k} is at offset {o0} in {_source(op0)} and at offset {o} "
                 f"in {_source(op)}",
                 (op0, op),

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.core import WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import F, Op, OpType
+from harness.contract.results import CheckResult
 
 
 class PollOrderChecker:
@@ -37,8 +38,8 @@ class PollOrderChecker:
     fs: ClassVar[frozenset[str]] = frozenset({F.POLL, F.FINAL_READ})
 
     def __init__(self) -> None:
-        self._skip = WitnessBook()
-        self._back = WitnessBook()
+        self._skip = WitnessBook(Anomaly.POLL_SKIP)
+        self._back = WitnessBook(Anomaly.NONMONOTONIC_POLL)
 
     def observe(self, op: Op, invoke: Op | None) -> None:
         if op.f == F.POLL:
@@ -79,7 +80,7 @@ class PollOrderChecker:
         if skip is not None:
             exp, got = skip
             self._skip.note(
-                lambda: Witness(
+                lambda: witness(
                     f"a {what} of key {k} from offset {start} (op {op.index}) expected offset "
                     f"{exp} next but got {got}: offsets {exp}..{got - 1} were skipped",
                     (op,),
@@ -91,7 +92,7 @@ class PollOrderChecker:
         if back is not None:
             exp, got = back
             self._back.note(
-                lambda: Witness(
+                lambda: witness(
                     f"a {what} of key {k} from offset {start} (op {op.index}) expected offset "
                     f"{exp} or later next but got {got}",
                     (op,),
@@ -116,7 +117,7 @@ class SendOrderChecker:
 
     def __init__(self) -> None:
         self._last: dict[tuple[int | str, int], Op] = {}
-        self._book = WitnessBook()
+        self._book = WitnessBook(Anomaly.NONMONOTONIC_SEND)
 
     def observe(self, op: Op, invoke: Op | None) -> None:
         if op.type is not OpType.OK:
@@ -128,7 +129,7 @@ class SendOrderChecker:
         if prev is None or op.value["offset"] > prev.value["offset"]:
             return
         self._book.note(
-            lambda: Witness(
+            lambda: witness(
                 f"process {op.process} was acked offset {prev.value['offset']} on key {k} "
                 f"(op {prev.index}) and then offset {op.value['offset']} (op {op.index})",
                 (prev, op),

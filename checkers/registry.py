@@ -1,8 +1,9 @@
 """The checkers floodmark runs, by name: adding a checker is one module and one line here.
 
 A checker name is the name of the fold; the anomalies it decides (its ``anomalies``)
-are what appear in ``results.json``. Every anomaly of `harness.contract.glossary.Anomaly` is
-decided by exactly one registered checker (a unit test holds this).
+are what appear in ``results.json``. Every anomaly of `harness.contract.glossary.Anomaly`
+is decided by exactly one registered checker, the one its glossary entry names (a unit
+test holds this).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Final
 
 from checkers.core import Checker
 from checkers.faults import FaultsChecker
+from checkers.liveness import LivenessChecker
 from checkers.loss import LossChecker
 from checkers.offsets import OffsetsChecker
 from checkers.order import PollOrderChecker, SendOrderChecker
@@ -25,4 +27,5 @@ CHECKERS: Final[dict[str, Callable[[], Checker]]] = {
     "replica-state": ReplicaStateChecker,
     "replica-divergence": DivergenceChecker,
     "faults": FaultsChecker,
+    "liveness": LivenessChecker,
 }

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
-from checkers.core import CheckResult, Witness, WitnessBook
+from checkers.core import WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import F, Op
+from harness.contract.results import CheckResult, Witness
 
 
 class ReplicaStateChecker:
@@ -46,8 +47,8 @@ class ReplicaStateChecker:
     fs: ClassVar[frozenset[str]] = frozenset({F.REPLICA_STATE, F.REPLICA_DUMP})
 
     def __init__(self) -> None:
-        self._hw = WitnessBook()
-        self._split = WitnessBook()
+        self._hw = WitnessBook(Anomaly.HW_ABOVE_LEO)
+        self._split = WitnessBook(Anomaly.EPOCH_SPLIT_BRAIN)
         self._leaders: dict[tuple[int, int], dict[str, Op]] = {}
         """(key, epoch) → node → its first leader sample."""
 
@@ -59,7 +60,7 @@ class ReplicaStateChecker:
         leo: int = value["leo"]
         if hw > leo:
             self._hw.note(
-                lambda: Witness(
+                lambda: witness(
                     f"{op.f} of {node} for key {k} (op {op.index}) has hw {hw} above its leo {leo}",
                     (op,),
                     key=k,
@@ -84,7 +85,7 @@ class ReplicaStateChecker:
 
 
 def _split_brain(k: int, epoch: int, a: str, first: Op, b: str, op: Op) -> Witness:
-    return Witness(
+    return witness(
         f"{a} (op {first.index}) and {b} (op {op.index}) both report themselves leader of "
         f"key {k} in epoch {epoch}",
         (first, op),
@@ -117,7 +118,7 @@ class DivergenceChecker:
         self._dumps.setdefault(value["key"], []).append(_Dump(op, hw, committed))
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
-        book = WitnessBook()
+        book = WitnessBook(Anomaly.REPLICA_DIVERGENCE)
         for k, dumps in self._dumps.items():
             for i, a in enumerate(dumps):
                 for b in dumps[i + 1 :]:
@@ -141,7 +142,7 @@ def _compare(k: int, a: _Dump, b: _Dump, book: WitnessBook) -> None:
         return "nothing" if v is None else str(v)
 
     book.note(
-        lambda: Witness(
+        lambda: witness(
             f"replicas {na} (op {a.op.index}, hw {a.hw}) and {nb} (op {b.op.index}, hw "
             f"{b.hw}) of key {k} disagree at {len(differ)} offset(s) below both HWs; first "
             f"at offset {o}: {na} has {show(ca.get(o))}, {nb} has {show(cb.get(o))}",

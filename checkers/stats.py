@@ -10,7 +10,8 @@ None of these make a run invalid; they are ``results.json["stats"]``:
   and are left out), the longest window in which no ``send`` or ``poll`` on that key
   completed ``ok`` (``longest_gap_s``, with where it starts and ends), and the key's
   ``ok``/``fail``/``info`` counts. A key with no ``ok`` at all was unavailable for the
-  whole span.
+  whole span. The same fold also keeps, for ``results.json["liveness"]``, the longest
+  time between two consecutive ``ok`` sends or polls on any key (`longest_gap_any_key`).
 - ``latency``: per operation (``send``, ``poll``), percentiles p50/p95/p99 and the max of
   ``ok`` ops, invoke to completion, in milliseconds (nearest-rank percentiles over every
   op; the array is sorted once at the end).
@@ -52,6 +53,8 @@ class StatsFold:
         self._latency: dict[str, array[int]] = {F.SEND.value: array("q"), F.POLL.value: array("q")}
         self._start: int | None = None
         self._end: int | None = None
+        self._last_ok: int | None = None
+        self._gap_any = 0
 
     def observe(self, op: Op, invoke: Op | None) -> None:
         value = op.value
@@ -85,6 +88,9 @@ class StatsFold:
             if t - since > av.gap:
                 av.gap, av.gap_from = t - since, since
             av.last_ok = t
+            if self._last_ok is not None and t - self._last_ok > self._gap_any:
+                self._gap_any = t - self._last_ok
+            self._last_ok = t
             if invoke is not None:
                 self._latency[f].append(t - invoke.time)
             return
@@ -103,11 +109,18 @@ class StatsFold:
         return {
             "keys": sorted(self._keys),
             "rates": self._rates,
-            "availability": self._availability(),
+            "availability": self.availability(),
             "latency": {f: _percentiles(ns) for f, ns in self._latency.items()},
         }
 
-    def _availability(self) -> dict[str, JSON]:
+    def longest_gap_any_key(self) -> float | None:
+        """Seconds of the longest stretch between two consecutive ok sends or polls, any
+        key; None when not one was ok."""
+        return None if self._last_ok is None else round(self._gap_any / 1e9, 3)
+
+    def availability(self) -> dict[str, JSON]:
+        """``stats.availability``: per key (as a string), its longest window without an ok
+        send or poll over the workload's span, where that window lies, and its counts."""
         out: dict[str, JSON] = {}
         start, end = self._start, self._end
         for k in sorted(self._keys):

@@ -19,7 +19,10 @@ from typing import IO
 
 import orjson
 
-from harness.contract.history import JSON
+from harness.contract.history import JSON, MONITOR, NEMESIS, FaultF, Phase
+
+_START = str(FaultF(Phase.START, "partition"))
+_STOP = str(FaultF(Phase.STOP, "partition"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,8 @@ def write_history(path: str | Path, shape: Shape = Shape(), seed: int = 0) -> in
                 continue
             if w.index % shape.fault_every == shape.fault_every - 1:
                 victim = rng.choice(nodes)
-                w.op("nemesis", "info", "start-partition", {"shape": "one", "cut": [victim]})
-                w.op("nemesis", "info", "stop-partition", None)
+                w.op(NEMESIS, "info", _START, {"shape": "one", "cut": [victim]})
+                w.op(NEMESIS, "info", _STOP, None)
                 continue
             slot = rng.randrange(len(procs))
             p = procs[slot]
@@ -133,7 +136,7 @@ def _sample(
         "epoch": ep,
         "isr": nodes,
     }
-    w.op("monitor", "info", "replica-state", value)
+    w.op(MONITOR, "info", "replica-state", value)
 
 
 def _invoke(w: _Writer, rng: random.Random, p: _Proc, shape: Shape, value: int) -> None:
@@ -205,4 +208,4 @@ def _tail(
                 "leo": len(records),
                 "records": records,
             }
-            w.op("monitor", "info", "replica-dump", value)
+            w.op(MONITOR, "info", "replica-dump", value)

@@ -20,7 +20,10 @@ suite in ``harness/suites/`` (``smoke``, ``nightly``, ``release``, ``self-test``
 
 Every scenario is one ordinary `harness.run.run` kept in the store. The suite writes
 ``summary.json``, ``junit.xml`` and ``certificate.html`` into its own directory
-``store/certify/<suite>/<timestamp>/``.
+``store/certify/<suite>/<timestamp>/`` (names in `harness.contract.layout`). What a
+scenario showed is read back from its ``results.json`` (through
+`harness.contract.results`, its liveness section included) and ``test.json``; the
+history is never walked again here.
 
 Semantics a release manager relies on:
 
@@ -32,6 +35,7 @@ Semantics a release manager relies on:
   without any ``ok`` operation, a cluster that did not recover after the final heal,
   a final read that could not complete, a run that could not finish) are reported in
   their own column and make the suite **unknown** (exit 2), never valid nor invalid.
+  The anomalies counted are the glossary's safety anomalies found invalid.
 - Every scenario's config is validated before the first container starts.
 """
 
@@ -40,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -48,7 +52,9 @@ from typing import Any, Final
 import orjson
 
 from harness.contract.config import TestConfig
-from harness.contract.history import NEMESIS, HistoryError, OpType, iter_history
+from harness.contract.glossary import SAFETY
+from harness.contract.layout import CERTIFY, JUNIT, LATEST, RESULTS, SUMMARY, TEST
+from harness.contract.results import CheckResult, Results, ResultsError
 from harness.contract.verdict import Verdict, merge_verdicts
 from harness.suite import BUILTIN_SUITES, Scenario, Suite, SuiteError, expand, load_suite
 from reports.certificate import render_certificate
@@ -73,18 +79,6 @@ __all__ = [
 LIVENESS_GAP_S: Final = 20.0
 """A load stretch longer than this (or 2 nemesis intervals) without any ok op is a
 liveness problem."""
-SAFETY: Final = (
-    "lost-write",
-    "lost-read",
-    "inconsistent-offsets",
-    "duplicate",
-    "replica-divergence",
-    "hw-above-leo",
-    "epoch-split-brain",
-    "nonmonotonic-poll",
-    "poll-skip",
-    "nonmonotonic-send",
-)
 
 
 @dataclass(slots=True)
@@ -166,7 +160,7 @@ def run_suite(
     """Every scenario in turn; the suite's files written after each one (a crash mid-suite
     still leaves a readable summary of what ran). A run ended by a signal (exit code
     128+N) stops the suite: `SuiteInterrupted`."""
-    out = store / "certify" / suite.name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = store / CERTIFY / suite.name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     results: list[ScenarioResult] = []
     for i, sc in enumerate(suite.scenarios, start=1):
@@ -187,104 +181,95 @@ def run_suite(
 
 
 def _latest_run(store: Path, name: str) -> Path | None:
-    link = store / name / "latest"
+    link = store / name / LATEST
     return link.resolve() if link.exists() else None
 
 
 def scenario_result(
     sc: Scenario, run_dir: Path | None, code: int, duration: float
 ) -> ScenarioResult:
-    """Read back what a finished run stored: results.json, test.json, the history."""
+    """Read back what a finished run stored: results.json and test.json."""
     verdict = {0: Verdict.VALID, 1: Verdict.INVALID}.get(code, Verdict.UNKNOWN)
     res = ScenarioResult(sc, str(run_dir) if run_dir else None, verdict, code, duration_s=duration)
     if run_dir is None:
         res.error = "the run left no run directory"
         res.liveness.append("run did not start")
         return res
-    results_path = run_dir / "results.json"
-    if results_path.is_file():
-        results = orjson.loads(results_path.read_bytes())
-        res.verdict = Verdict.from_json(results.get("valid"))
-        for name, c in results.get("checkers", {}).items():
-            if name in SAFETY and c.get("valid") is False:
-                res.anomalies[name] = int(c.get("count", 0))
-        res.first_anomaly_s = _first_anomaly_s(results)
-    else:
+    results: Results | None = None
+    if not (run_dir / RESULTS).is_file():
         res.error = "no results.json: the run did not reach its check"
+    else:
+        try:
+            results = Results.read(run_dir)
+        except ResultsError as e:
+            res.error = str(e)
+    if results is not None:
+        res.verdict = results.verdict
+        res.anomalies = {
+            name: r.count for name, r in results.checkers.items() if _proves_violation(name, r)
+        }
+        res.first_anomaly_s = _first_anomaly_s(results)
     outcome = _test_outcome(run_dir)
     if outcome.get("status") not in (None, "completed"):
         res.liveness.append(f"run {outcome.get('status')}: {outcome.get('error', '')}".strip())
     if outcome.get("recovered") is False:
         res.liveness.append("cluster did not recover (leader and full ISR) after the faults")
-    try:
-        facts = _history_facts(run_dir / "history.jsonl")
-    except (OSError, HistoryError) as e:
-        res.liveness.append(f"history unreadable: {e}")
-        return res
-    res.faults_exercised = facts.faults
-    gap_limit = max(LIVENESS_GAP_S, 2 * sc.config.nemesis_interval)
-    if facts.longest_gap_s > gap_limit:
-        res.liveness.append(
-            f"no ok client operation for {facts.longest_gap_s:.1f} s during the load "
-            f"(limit {gap_limit:g} s)"
-        )
-    if facts.final_reads_not_ok:
-        res.liveness.append(
-            f"final read did not complete for keys {sorted(facts.final_reads_not_ok)}"
-        )
+    if results is not None:
+        _liveness(res, results, gap_limit=max(LIVENESS_GAP_S, 2 * sc.config.nemesis_interval))
     return res
 
 
-def _first_anomaly_s(results: Mapping[str, Any]) -> float | None:
+def _proves_violation(name: str, r: CheckResult) -> bool:
+    """A safety anomaly of the glossary that this run showed (invalid)."""
+    return r.verdict is Verdict.INVALID and name in SAFETY
+
+
+def _liveness(res: ScenarioResult, results: Results, gap_limit: float) -> None:
+    """The liveness problems results.json shows (its liveness section)."""
+    live = results.liveness
+    if live is None:
+        res.liveness.append(
+            "results.json has no liveness section (checked by an older floodmark): "
+            "re-check the run with floodmark check"
+        )
+        return
+    if live.error is not None:
+        res.liveness.append(f"liveness could not be checked: {live.error}")
+        return
+    res.faults_exercised = list(live.faults_exercised)
+    gap = live.longest_gap_s if live.longest_gap_s is not None else NO_OK_OP_S
+    if gap > gap_limit:
+        res.liveness.append(
+            f"no ok client operation for {gap:.1f} s during the load (limit {gap_limit:g} s)"
+        )
+    if live.unfinished_final_reads:
+        res.liveness.append(f"final read did not complete for keys {live.unfinished_final_reads}")
+
+
+NO_OK_OP_S: Final = 1e9
+"""The gap reported when not a single send or poll was ok (as if it never ended)."""
+
+
+def _first_anomaly_s(results: Results) -> float | None:
     """Seconds from the run's start to the earliest op of any safety witness."""
     times = [
         op["time"]
-        for name, c in results.get("checkers", {}).items()
-        if name in SAFETY and c.get("valid") is False
-        for w in c.get("witnesses", [])
-        for op in w.get("ops", [])
-        if isinstance(op, dict) and type(op.get("time")) is int
+        for name, r in results.checkers.items()
+        if _proves_violation(name, r)
+        for w in r.witnesses
+        for op in w.ops
+        if type(op.get("time")) is int
     ]
     return round(min(times) / 1e9, 1) if times else None
 
 
 def _test_outcome(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / "test.json"
+    p = run_dir / TEST
     if not p.is_file():
         return {}
     data = orjson.loads(p.read_bytes())
     outcome = data.get("outcome", {}) if isinstance(data, dict) else {}
     return outcome if isinstance(outcome, dict) else {}
-
-
-@dataclass(slots=True)
-class _Facts:
-    faults: list[str]
-    longest_gap_s: float
-    final_reads_not_ok: set[int]
-
-
-def _history_facts(history: Path) -> _Facts:
-    """Fault packages that really acted (start ops in the history), the longest stretch of
-    the load without any ok send or poll, and the keys whose final read did not succeed."""
-    started: dict[str, None] = {}
-    last_ok: int | None = None
-    longest = 0
-    final_not_ok: set[int] = set()
-    for op in iter_history(history):
-        if op.process == NEMESIS and op.f.startswith("start-"):
-            started[op.f.removeprefix("start-")] = None
-        elif op.is_client and op.f in ("send", "poll") and op.type == OpType.OK:
-            if last_ok is not None:
-                longest = max(longest, op.time - last_ok)
-            last_ok = op.time
-        elif op.is_client and op.f == "final-read" and op.type != OpType.INVOKE:
-            key = op.value.get("key") if isinstance(op.value, dict) else None
-            if op.type != OpType.OK and isinstance(key, int):
-                final_not_ok.add(key)
-    if last_ok is None:
-        longest = 10**18  # not a single ok operation
-    return _Facts(sorted(started), longest / 1e9, final_not_ok)
 
 
 # ---------------------------------------------------------------------------- verdicts
@@ -357,10 +342,10 @@ def write_outputs(out: Path, suite: Suite, results: Sequence[ScenarioResult]) ->
         "rows": [r.to_json() for r in results],
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (out / SUMMARY).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
     write_suite_junit(
-        out / "junit.xml",
+        out / JUNIT,
         [
             {
                 "name": r.scenario.name,

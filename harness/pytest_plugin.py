@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
 from harness.catalogue import CATALOGUE
 from harness.contract.config import build_config
+from harness.contract.layout import LATEST, REPORT, RESULTS
 from harness.contract.plan import ClusterSpec
+from harness.contract.results import Results
 from harness.contract.verdict import Verdict
 from harness.monitor import wait_healthy
 from harness.progress import Ui
@@ -47,23 +48,20 @@ from harness.systems import load_system
 
 @dataclass(frozen=True, slots=True)
 class ChaosResult:
-    """A finished run: its verdict, exit code, run directory and results.json."""
+    """A finished run: its verdict, exit code, run directory and results.json (if any)."""
 
     verdict: str
     exit_code: int
     run_dir: Path | None
-    results: dict[str, Any] = field(default_factory=dict)
+    results: Results | None = None
 
     @property
     def anomalies(self) -> dict[str, int]:
-        return {
-            name: int(c.get("count", 0))
-            for name, c in self.results.get("checkers", {}).items()
-            if c.get("valid") is False
-        }
+        checkers = self.results.checkers if self.results is not None else {}
+        return {name: c.count for name, c in checkers.items() if c.verdict is Verdict.INVALID}
 
     def summary(self) -> str:
-        where = f" ({self.run_dir / 'report.html'})" if self.run_dir else ""
+        where = f" ({self.run_dir / REPORT})" if self.run_dir else ""
         return f"verdict {self.verdict}, anomalies {self.anomalies or 'none'}{where}"
 
 
@@ -105,12 +103,12 @@ def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Chao
             raw["time_limit"] = float(raw["time_limit"]) * scale
         config = build_config(raw, CATALOGUE)
         code = run(config, Ui(quiet=True))
-        link = Path(config.store) / config.name / "latest"
+        link = Path(config.store) / config.name / LATEST
         run_dir = link.resolve() if link.exists() else None
-        results: dict[str, Any] = {}
-        if run_dir is not None and (run_dir / "results.json").is_file():
-            results = orjson.loads((run_dir / "results.json").read_bytes())
-        verdict = Verdict.from_json(results.get("valid")) if results else Verdict.UNKNOWN
+        results = None
+        if run_dir is not None and (run_dir / RESULTS).is_file():
+            results = Results.read(run_dir)
+        verdict = results.verdict if results is not None else Verdict.UNKNOWN
         result = ChaosResult(verdict.value, code, run_dir, results)
         runs.done.append((result, expect))
         if run_dir is not None:

@@ -154,9 +154,7 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
 
     # 1. store
     run_dir = open_run(config, run_id)
-    (run_dir.path / "cluster.json").write_bytes(
-        orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2)
-    )
+    run_dir.cluster_json.write_bytes(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2))
     _attach_log_file(run_dir)
     meta: dict[str, Any] = {"versions": versions(images), "timings": timings.marks}
     write_test_json(run_dir, config, meta)
@@ -189,9 +187,7 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
                 teardown.callback(monitor.stop)
 
                 # 3.-4. clients, nemesis, load
-                nemesis = _nemesis(config, packages, plan.brokers, plan.controller, history)
-                nemesis.setup(cluster)
-                teardown.callback(nemesis.teardown)
+                nemesis = _nemesis(config, packages, cluster, history)
                 healed = threading.Event()
                 teardown.callback(_heal, nemesis, healed)
                 stop = threading.Event()
@@ -273,19 +269,18 @@ def _fault_env(config: TestConfig) -> dict[str, str]:
 def _nemesis(
     config: TestConfig,
     packages: dict[str, FaultPackage],
-    brokers: tuple[str, ...],
-    controller: str | None,
+    cluster: Cluster,
     history: HistoryWriter,
 ) -> Nemesis:
-    seed = int(config.seed or 0)
+    seed, plan = int(config.seed or 0), cluster.plan
     contexts = {
         name: context(
-            seed, name, brokers, controller, config.keys, config.time_limit,
+            seed, name, plan.brokers, plan.controller, config.keys, config.time_limit,
             config.nemesis_interval, options=config.nemesis_options,
         )
         for name in packages
     }  # fmt: skip
-    return Nemesis(packages, contexts, build_schedule(packages, contexts), history)
+    return Nemesis(cluster, packages, contexts, build_schedule(packages, contexts), history)
 
 
 def _heal(nemesis: Nemesis, healed: threading.Event) -> None:
@@ -360,7 +355,7 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
 
 
 def _attach_log_file(run_dir: RunDir) -> None:
-    handler = logging.FileHandler(run_dir.path / "harness.log")
+    handler = logging.FileHandler(run_dir.harness_log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
     logging.getLogger("floodmark").addHandler(handler)
     logging.getLogger("floodmark").setLevel(logging.INFO)

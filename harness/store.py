@@ -1,6 +1,6 @@
 """The store: one directory per run, and ``latest`` links.
 
-Layout::
+Layout (every name is defined once, in `harness.contract.layout`)::
 
     store/
       latest -> replog-log/20261121T122400Z         (the newest run of any test)
@@ -12,7 +12,9 @@ Layout::
           cluster.json    the rendered cluster plan (nodes, proxies)
           cluster/        the rendered node config files (mounted read-only)
           logs/n1.log     node logs, collected before the containers are removed
+          harness.log     the harness's own log of the run
           results.json    the checkers' verdict (written after the run)
+          report.html     the report, and junit.xml
 
 Timestamps are UTC, to the second; a second run in the same second gets ``-2``, ``-3``...
 """
@@ -31,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from harness.contract import layout
 from harness.contract.config import TestConfig
 
 
@@ -45,15 +48,23 @@ class RunDir:
 
     @property
     def history(self) -> Path:
-        return self.path / "history.jsonl"
+        return self.path / layout.HISTORY
 
     @property
     def test_json(self) -> Path:
-        return self.path / "test.json"
+        return self.path / layout.TEST
+
+    @property
+    def cluster_json(self) -> Path:
+        return self.path / layout.CLUSTER
 
     @property
     def logs(self) -> Path:
-        return self.path / "logs"
+        return self.path / layout.LOGS
+
+    @property
+    def harness_log(self) -> Path:
+        return self.path / layout.HARNESS_LOG
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -77,9 +88,9 @@ def open_run(config: TestConfig, run_id: str, now: dt.datetime | None = None) ->
         except FileExistsError:
             n += 1
             path = test_dir / f"{stamp}-{n}"
-    (path / "logs").mkdir()
-    _relink(test_dir / "latest", Path(path.name))
-    _relink(test_dir.parent / "latest", Path(config.name) / path.name)
+    (path / layout.LOGS).mkdir()
+    _relink(test_dir / layout.LATEST, Path(path.name))
+    _relink(test_dir.parent / layout.LATEST, Path(config.name) / path.name)
     return RunDir(path=path, run_id=run_id, started=started)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.contract.layout import CERTIFICATE, REPORT
 from reports.html import environment, write_atomic
 
 
@@ -25,10 +26,10 @@ def render_certificate(out_dir: str | os.PathLike[str], summary: Mapping[str, An
         link = None
         run_dir = row.get("run_dir")
         if run_dir:
-            target = Path(run_dir) / "report.html"
+            target = Path(run_dir) / REPORT
             if not target.exists():
                 target = Path(run_dir)
             link = os.path.relpath(target, out)
         rows.append({**row, "link": link})
     html = environment().get_template("certificate.html.j2").render(summary=summary, rows=rows)
-    return write_atomic(out / "certificate.html", html)
+    return write_atomic(out / CERTIFICATE, html)

@@ -1,7 +1,7 @@
 """The ``floodmark report`` and ``floodmark serve`` commands (wired into click by the CLI).
 
 - `report_command(path)`: re-render a run's ``report.html`` and ``junit.xml`` (also for a
-  directory holding only a ``history.jsonl``: the checkers run if importable and the page
+  directory holding only a ``history.jsonl``: the checkers run on it and the page
   says what is missing); refreshes the store's ``index.html`` when the run sits in a
   ``<store>/<test>/<timestamp>/`` layout whose store already has one. Returns 0, or 2
   with a message on stderr when the path is not a run or its history cannot be read.
@@ -18,8 +18,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Final, TextIO
 
+from harness.contract.layout import INDEX
 from reports.html import render
-from reports.index import INDEX, render_index
+from reports.index import render_index
 from reports.inputs import RunInputError
 from reports.junit import write_junit
 

@@ -31,14 +31,16 @@ from typing import Any, Final
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from harness.contract import layout
 from harness.contract.history import JSON, HistoryError
+from harness.contract.layout import REPORT
+from harness.contract.results import Witness
 from harness.contract.verdict import Verdict
-from reports.inputs import HW_ANOMALIES, CheckerSummary, RunInputs, Witness, load_run
-from reports.kip101 import Diagram, build_diagram, witness_windows
+from reports.inputs import CheckerSummary, RunInputs, load_run
+from reports.kip101 import DIAGRAMMED, Diagram, build_diagram, witness_windows
 from reports.plots import Plot, fault_colour, render_plots
 from reports.scan import NS, HistoryDigest, scan_history
 
-REPORT: Final = "report.html"
 MAX_WITNESSES: Final = 5
 MAX_DIAGRAMS: Final = 3
 MAX_WITNESS_OPS: Final = 40
@@ -103,6 +105,7 @@ def environment() -> Environment:
     env.filters["secs"] = lambda s: "" if s is None else f"{s:.3f} s"
     env.filters["json"] = short_json
     env.filters["bytes"] = human_bytes
+    env.globals["layout"] = layout  # run-directory file names, as everywhere else
     return env
 
 
@@ -120,7 +123,7 @@ def render_report(run_dir: str | os.PathLike[str]) -> Path:
     """Render ``report.html`` in ``run_dir`` (or the run holding that ``history.jsonl``).
 
     Tolerates missing ``test.json``/``results.json``/logs and an unreadable history (the
-    page says what is missing; the checkers are run if importable). Raises
+    page says what is missing; the checkers are run on the history). Raises
     `reports.inputs.RunInputError` when the path is not a run at all.
     """
     return render(run_dir).path
@@ -203,7 +206,7 @@ def _digest(
 ) -> tuple[HistoryDigest | None, str | None]:
     if not inputs.has_history:
         return None, None
-    witnesses = [w for c in anomalous if c.name in HW_ANOMALIES for w in c.witnesses[:MAX_DIAGRAMS]]
+    witnesses = [w for c in anomalous if c.name in DIAGRAMMED for w in c.witnesses[:MAX_DIAGRAMS]]
     try:
         return scan_history(inputs.history_path, witness_windows(witnesses)), None
     except HistoryError as e:
@@ -219,7 +222,7 @@ def _anomaly(
     for i, w in enumerate(c.witnesses[:MAX_WITNESSES]):
         diagram, ref = None, None
         anchor = f"kip-{c.name}-{i}"
-        if digest is not None and c.name in HW_ANOMALIES and i < MAX_DIAGRAMS:
+        if digest is not None and c.name in DIAGRAMMED and i < MAX_DIAGRAMS:
             where = (w.key, w.offset) if w.key is not None and w.offset is not None else None
             if where is not None and where in shown:
                 ref = shown[where]
@@ -228,7 +231,7 @@ def _anomaly(
                 if where is not None and diagram is not None:
                     shown[where] = anchor
         rows = [_op_row(op, w) for op in w.ops[:MAX_WITNESS_OPS]]
-        extra = short_json(dict(w.extra), 400) if w.extra else ""
+        extra = short_json(dict(w.details), 400) if w.details else ""
         views.append(WitnessView(w, rows, len(w.ops), diagram, anchor, ref, extra))
     return AnomalyView(c, views)
 

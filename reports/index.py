@@ -19,12 +19,12 @@ from typing import Final
 
 import orjson
 
+from harness.contract.layout import INDEX, REPORT, RUN_MARKERS
 from harness.contract.verdict import Verdict
 from reports.html import environment, short_json, write_atomic
-from reports.inputs import HISTORY, RESULTS, TEST, RunInputs, load_run
+from reports.inputs import RunInputs, load_run
 from reports.scan import NS
 
-INDEX: Final = "index.html"
 _STAMP: Final = re.compile(
     r"(\d{4})-?(\d{2})-?(\d{2})[T_ -]?(\d{2})[-:]?(\d{2})[-:]?(\d{2})(?:[.,](\d{1,6}))?"
 )
@@ -49,7 +49,7 @@ def find_runs(store: Path) -> list[Path]:
     runs = []
     for test_dir in sorted(p for p in store.iterdir() if p.is_dir() and not p.is_symlink()):
         for run in sorted(p for p in test_dir.iterdir() if p.is_dir() and not p.is_symlink()):
-            if any((run / n).is_file() for n in (HISTORY, RESULTS, TEST)):
+            if any((run / n).is_file() for n in RUN_MARKERS):
                 runs.append(run)
     return runs
 
@@ -77,7 +77,7 @@ def _row(store: Path, run: RunInputs) -> IndexRow:
     cfg = run.config
     verdict = run.verdict.value if run.results is not None else "not checked"
     anomalies = [(c.name, c.count) for c in run.checkers if c.verdict is Verdict.INVALID]
-    report = run.run_dir / "report.html"
+    report = run.run_dir / REPORT
     target = report if report.exists() else run.run_dir
     link = target.relative_to(store).as_posix() + ("" if target is report else "/")
     seed = run.test.get("seed", cfg.get("seed"))

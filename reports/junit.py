@@ -36,10 +36,10 @@ from typing import Final
 
 import orjson
 
+from harness.contract.layout import JUNIT, REPORT, TEST
 from harness.contract.verdict import Verdict
 from reports.inputs import CheckerSummary, RunInputs, load_run
 
-JUNIT: Final = "junit.xml"
 MAX_MESSAGE: Final = 500
 MAX_BODY_WITNESSES: Final = 5
 _INVALID_XML: Final = re.compile(
@@ -170,7 +170,7 @@ def _run_suite(inputs: RunInputs) -> ET.Element:
     _set_counts(suite, max(1, len(checkers)), counts, duration)
     command = inputs.test.get("command")
     out = [f"reproduce: {_text(command)}"] if command else []
-    out += [f"report: {inputs.run_dir / 'report.html'}", *inputs.notes]
+    out += [f"report: {inputs.run_dir / REPORT}", *inputs.notes]
     ET.SubElement(suite, "system-out").text = _clean("\n".join(out))
     return suite
 
@@ -223,7 +223,7 @@ def _duration(inputs: RunInputs) -> float:
 
 
 def _timestamp(inputs: RunInputs) -> str:
-    p = inputs.run_dir / "test.json"
+    p = inputs.run_dir / TEST
     if not p.exists():
         p = inputs.run_dir
     return datetime.fromtimestamp(p.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S")

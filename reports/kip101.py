@@ -26,8 +26,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from reports.inputs import Witness
+from harness.contract.glossary import Anomaly
+from harness.contract.results import Witness
 from reports.scan import NS, FaultPeriod, HistoryDigest, ReplicaDump, ReplicaSeries, Role
+
+DIAGRAMMED: Final = frozenset(
+    {
+        Anomaly.REPLICA_DIVERGENCE,
+        Anomaly.LOST_WRITE,
+        Anomaly.INCONSISTENT_OFFSETS,
+        Anomaly.LOST_READ,
+    }
+)
+"""The anomalies about one offset of the replicas' logs: their witnesses get a diagram."""
 
 HALF_WIDTH: Final = 3
 """Offsets shown on each side of the offset in question."""

@@ -1,7 +1,7 @@
 """The report's plots: matplotlib figures rendered to inline SVG.
 
 Three kinds, all against seconds since the run's start, all with the fault periods
-shaded (one colour per fault package, `fault_colour`):
+shaded (in each fault package's registered colour, `fault_colour`):
 
 - ``latency``: each client completion's latency (ok / fail / info), log scale, plus the
   p50 and p99 of ok latencies per time bucket (computed from *every* completion);
@@ -22,13 +22,10 @@ wrapped as `markupsafe.Markup` for the template.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import io
-import re
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,18 +37,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from faults.registry import FAULT_PACKAGES
 from reports.scan import HistoryDigest, LeaderChange, ReplicaSeries, Role
-
-FAULT_COLOURS: Final[Mapping[str, str]] = {
-    "partition": "#4c72b0",
-    "link": "#64b5cd",
-    "kill": "#555555",
-    "pause": "#8172b3",
-    "slow-disk": "#937860",
-    "lose-unfsynced": "#da8bc3",
-    "clock": "#ccb974",
-}
-"""Plot colour per fault package (DESIGN.md §5); other packages get a stable colour."""
 
 _FALLBACK: Final = ("#8c8c00", "#b07aa1", "#59a14f", "#9c755f", "#76b7b2", "#edc948")
 TYPE_STYLE: Final = (("ok", "#2ca02c"), ("fail", "#d62728"), ("info", "#ff7f0e"))
@@ -93,28 +80,12 @@ class UnsafeSvgError(ValueError):
 
 
 def fault_colour(package: str) -> str:
-    """The package's own plot colour (``faults.registry``), else ours, else a stable one."""
-    registered = _registered_colours().get(package)
-    if registered:
-        return registered
-    return FAULT_COLOURS.get(package) or _FALLBACK[zlib.crc32(package.encode()) % len(_FALLBACK)]
-
-
-@functools.cache
-def _registered_colours() -> dict[str, str]:
-    """``colour`` of every package in ``faults.registry.FAULT_PACKAGES`` (imported lazily:
-    rendering a report must not depend on the fault layer importing cleanly)."""
-    try:
-        registry = importlib.import_module("faults.registry")
-    except ImportError:
-        return {}
-    packages = getattr(registry, "FAULT_PACKAGES", {})
-    out: dict[str, str] = {}
-    for name, package in dict(packages).items():
-        colour = getattr(package, "colour", None)
-        if isinstance(colour, str) and re.fullmatch(r"#[0-9a-fA-F]{6}", colour):
-            out[str(name)] = colour
-    return out
+    """The package's own colour (``faults.registry``); a package the registry does not know
+    (a history from another version) gets a stable colour of its own."""
+    registered = FAULT_PACKAGES.get(package)
+    if registered is not None:
+        return registered.colour
+    return _FALLBACK[zlib.crc32(package.encode()) % len(_FALLBACK)]
 
 
 def render_plots(digest: HistoryDigest, keys: Sequence[int]) -> list[Plot]:

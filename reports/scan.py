@@ -1,7 +1,11 @@
 """One streaming pass over ``history.jsonl`` that keeps what the report draws.
 
 The report never holds the history in memory: `scan_history` reads it once with
-`harness.contract.history.iter_history` (validating, tolerating a torn last line) and keeps
+`harness.contract.history.iter_history` (validating, tolerating a torn last line), pairs
+each client completion with its invoke through the checkers' own `checkers.paired` (so a
+history the checkers call malformed is malformed here too), and keeps only what a report
+draws and the checkers do not report (verdicts, counts and liveness come from
+``results.json``):
 
 - per client completion: its time, latency, type and operation (compact lists, turned
   into numpy arrays; the plots downsample them);
@@ -29,7 +33,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from harness.contract.history import JSON, F, Op, OpType, ReadStats, iter_history
+from checkers import paired
+from harness.contract.history import JSON, NEMESIS, F, Op, OpType, Phase, ReadStats, iter_history
 
 NS: Final = 1e9
 MAX_ERRORS: Final = 100
@@ -167,20 +172,10 @@ class HistoryDigest:
         return sorted(found)
 
 
-def fault_package(f: str) -> tuple[str, str]:
-    """``start-partition`` → (``partition``, ``start``); other names → (f, ``event``)."""
-    for phase in ("start", "stop"):
-        prefix = phase + "-"
-        if f.startswith(prefix) and len(f) > len(prefix):
-            return f[len(prefix) :], phase
-    return f, "event"
-
-
 @dataclass(slots=True)
 class _Scanner:
     windows: Mapping[int, frozenset[int]]
     digest: HistoryDigest = field(default_factory=HistoryDigest)
-    pending: dict[object, float] = field(default_factory=dict)
     c_time: list[float] = field(default_factory=list)
     c_lat: list[float] = field(default_factory=list)
     c_type: list[int] = field(default_factory=list)
@@ -188,32 +183,29 @@ class _Scanner:
     leader: dict[int, tuple[str, int]] = field(default_factory=dict)
     procs: set[int] = field(default_factory=set)
 
-    def feed(self, op: Op) -> None:
+    def feed(self, op: Op, invoke: Op | None) -> None:
         d = self.digest
         ck = (op.f, op.type.value)
         d.counts[ck] = d.counts.get(ck, 0) + 1
         t = op.time / NS
         if isinstance(op.process, int):
-            self._client(op, t)
-        elif op.process == "nemesis":
+            self._client(op, invoke, t)
+        elif op.process == NEMESIS:
             self._nemesis(op, t)
         elif op.f == F.REPLICA_STATE:
             self._state(op, t)
         elif op.f == F.REPLICA_DUMP:
             self._dump(op, t)
 
-    def _client(self, op: Op, t: float) -> None:
-        if op.type is OpType.INVOKE:
-            self.pending[op.process] = t
+    def _client(self, op: Op, invoke: Op | None, t: float) -> None:
+        if invoke is None:  # an invoke: its completion carries it
             self.procs.add(int(op.process))
             return
         if op.type is not OpType.OK:
             self._error(op)
-        start = self.pending.pop(op.process, None)
-        if start is not None:
-            self.c_time.append(t)
-            self.c_lat.append(t - start)
-            self.c_type.append(TYPE_CODES[op.type])
+        self.c_time.append(t)
+        self.c_lat.append(t - invoke.time / NS)
+        self.c_type.append(TYPE_CODES[op.type])
         if not self.windows or not isinstance(op.value, dict):
             return
         key = op.value.get("key")
@@ -245,14 +237,14 @@ class _Scanner:
     def _nemesis(self, op: Op, t: float) -> None:
         if op.type is OpType.INVOKE:
             return  # the completion that follows says what was actually done
-        package, phase = fault_package(op.f)
-        if phase == "start":
-            self.open_faults[package].append(op)
-        elif phase == "stop" and self.open_faults[package]:
-            first = self.open_faults[package].pop(0)
+        fault = op.fault
+        if fault is not None and fault.phase is Phase.START:
+            self.open_faults[fault.package].append(op)
+        elif fault is not None and self.open_faults[fault.package]:
+            first = self.open_faults[fault.package].pop(0)
             self.digest.faults.append(
                 FaultPeriod(
-                    package, first.time / NS, t, first.index, op.index, first.value, op.value
+                    fault.package, first.time / NS, t, first.index, op.index, first.value, op.value
                 )
             )
         else:
@@ -323,14 +315,15 @@ def scan_history(
 
     ``windows`` maps a key to the offsets whose contents should be remembered (from
     dumps, acks, polls and final reads): the neighbourhoods of HW-anomaly witnesses.
-    Raises `harness.contract.history.HistoryError` on a malformed line (not a torn last line).
+    Raises `harness.contract.history.HistoryError` on a malformed line (not a torn last
+    line) and on an op breaking the pairing rule of invokes and completions.
     """
     frozen = {k: frozenset(v) for k, v in (windows or {}).items()}
     scanner = _Scanner(frozen)
     stats = ReadStats()
     last = 0.0
-    for op in iter_history(path, stats):
-        scanner.feed(op)
+    for op, invoke in paired(iter_history(path, stats), str(path)):
+        scanner.feed(op, invoke)
         last = op.time / NS
     return scanner.finish(stats, last)
 

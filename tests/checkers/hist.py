@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checkers import Results, check_ops
+from checkers import check_ops
 from harness.contract.history import JSON, Op, OpType
+from harness.contract.results import Results
 
 
 class History:
@@ -96,7 +97,7 @@ class History:
 def indexes(results: Results, anomaly: str, witness: int = 0) -> list[int]:
     """The op indexes of one witness of one anomaly."""
     w = results.checkers[anomaly].witnesses[witness]
-    return [op.index for op in w.ops]
+    return [int(op["index"]) for op in w.ops]
 
 
 def counts(results: Results) -> dict[str, int]:

@@ -33,7 +33,7 @@ def test_valid_run_directory_exits_0_and_writes_results(
     assert check_command(str(run), as_json=False) == 0
     results = json.loads((run / "results.json").read_text())
     assert results["valid"] is True
-    assert set(results) == {"valid", "checkers", "stats", "history", "checked_at"}
+    assert set(results) == {"valid", "checkers", "stats", "liveness", "history", "checked_at"}
     assert results["checkers"]["lost-write"] == {"valid": True, "count": 0, "witnesses": []}
     assert results["stats"]["ops"] == 6
     assert results["stats"]["torn_last_line"] is False

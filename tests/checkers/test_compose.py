@@ -8,10 +8,12 @@ from typing import ClassVar
 
 import pytest
 
-from checkers import CHECKERS, Anomaly, Checker, CheckResult, check_history, check_ops
+from checkers import CHECKERS, Checker, check_history, check_ops
 from checkers.core import RECORDS_SHOWN, WITNESS_CAP, op_json
 from checkers.synthetic import Shape, write_history
+from harness.contract.glossary import LIVENESS, SAFETY, Anomaly
 from harness.contract.history import F, HistoryError, Op, iter_history
+from harness.contract.results import CheckResult
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts
 
@@ -57,7 +59,8 @@ def test_registry_decides_every_anomaly_exactly_once() -> None:
 
 def test_every_anomaly_is_reported_even_when_valid() -> None:
     r = _lossy().check()
-    assert list(r.checkers) == [str(a) for a in Anomaly]
+    assert list(r.checkers) == [str(a) for a in SAFETY]
+    assert r.liveness is not None and list(r.liveness.anomalies) == [str(a) for a in LIVENESS]
 
 
 def test_a_checker_raising_is_unknown_and_the_others_still_run() -> None:

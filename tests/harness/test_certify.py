@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,19 @@ from typing import Any
 import orjson
 import pytest
 
+from checkers import check_history
 from harness.catalogue import CATALOGUE
-from harness.certify import detection_table, run_suite, suite_verdict
+from harness.certify import detection_table, run_suite, scenario_result, suite_verdict
 from harness.contract.config import TestConfig
 from harness.contract.history import HistoryWriter, OpType
+from harness.contract.results import (
+    CheckResult,
+    FinalRead,
+    KeyLiveness,
+    Liveness,
+    Results,
+    Witness,
+)
 from harness.contract.verdict import Verdict
 from harness.suite import BUILTIN_SUITES, SuiteError, expand, load_suite
 
@@ -106,17 +116,14 @@ class FakeRunner:
             h.append(1, OpType.INVOKE, "final-read", {"key": 0})
             final_type = OpType.FAIL if o.get("final_read_fails") else OpType.OK
             h.append(1, final_type, "final-read", {"key": 0, "records": [[0, 1]], "hw": 1})
-        checkers: dict[str, Any] = {"lost-write": {"valid": True, "count": 0, "witnesses": []}}
+        # The real checkers' results (liveness included), with the planned verdict.
+        checked = check_history(run_dir)
+        checkers = dict(checked.checkers)
         if o["valid"] is False:
-            checkers["lost-write"] = {
-                "valid": False,
-                "count": 2,
-                "witnesses": [{"message": "<b>lost</b>", "ops": [{"index": 1, "time": 3e9}]}],
-            }
-            checkers["lost-write"]["witnesses"][0]["ops"][0]["time"] = 3_000_000_000
-        (run_dir / "results.json").write_bytes(
-            orjson.dumps({"valid": o["valid"], "checkers": checkers})
-        )
+            ops = ({"index": 1, "time": 3_000_000_000},)
+            checkers["lost-write"] = CheckResult(Verdict.INVALID, 2, (Witness("<b>lost</b>", ops),))
+        planned = Verdict.from_json(o["valid"])
+        dataclasses.replace(checked, verdict=planned, checkers=checkers).write(run_dir)
         (run_dir / "test.json").write_bytes(
             orjson.dumps({"outcome": {"status": "completed", "recovered": True}})
         )
@@ -255,3 +262,48 @@ def test_a_run_that_never_opened_its_directory_is_not_confused_with_an_older_one
     _, results = run_suite(suite, tmp_path / "store", second_fails_early)
     assert results[0].run_dir is not None and results[1].run_dir is None
     assert results[1].outcome == Verdict.UNKNOWN
+
+
+def _one_scenario(tmp_path: Path) -> Any:
+    suite = _suite(
+        {
+            "name": "r",
+            "defaults": {"store": str(tmp_path / "store")},
+            "systems": [{"label": "safe", "config": {}}],
+            "faults": [["kill"]],
+        }
+    )
+    return suite.scenarios[0]
+
+
+def test_liveness_comes_from_results_json_not_from_the_history(tmp_path: Path) -> None:
+    sc = _one_scenario(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "history.jsonl").write_text("this history is never read again\n")
+    live = Liveness(
+        faults_exercised=("pause",),
+        longest_gap_s=None,  # not one ok op
+        keys={1: KeyLiveness(3.0, None, FinalRead.PENDING)},
+    )
+    Results(Verdict.VALID, {}, {}, "h", "t", live).write(run_dir)
+    r = scenario_result(sc, run_dir, 0, 1.0)
+    assert r.faults_exercised == ["pause"]
+    assert r.liveness == [
+        "no ok client operation for 1000000000.0 s during the load (limit 20 s)",
+        "final read did not complete for keys [1]",
+    ]
+    assert r.outcome == Verdict.UNKNOWN
+
+
+def test_results_without_liveness_or_unreadable_are_not_taken_as_healthy(tmp_path: Path) -> None:
+    sc = _one_scenario(tmp_path)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "results.json").write_bytes(orjson.dumps({"valid": True, "checkers": {}}))
+    r = scenario_result(sc, run_dir, 0, 1.0)
+    assert r.liveness and "no liveness section" in r.liveness[0]
+    assert r.outcome == Verdict.UNKNOWN
+    (run_dir / "results.json").write_text("{torn")
+    r = scenario_result(sc, run_dir, 0, 1.0)
+    assert r.error is not None and "not valid JSON" in r.error

@@ -20,11 +20,18 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.contract.glossary import Anomaly
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "harness" / "suites"
-LOSS = {"lost-write", "lost-read", "replica-divergence", "inconsistent-offsets"}
+LOSS: set[str] = {
+    Anomaly.LOST_WRITE,
+    Anomaly.LOST_READ,
+    Anomaly.REPLICA_DIVERGENCE,
+    Anomaly.INCONSISTENT_OFFSETS,
+}
 
 
 def certify(suite: str, store: Path, *extra: str) -> subprocess.CompletedProcess[str]:

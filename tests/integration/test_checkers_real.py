@@ -34,6 +34,8 @@ import pytest
 from faults.registry import FAULT_PACKAGES
 from harness.catalogue import CATALOGUE
 from harness.contract.config import TestConfig, build_config
+from harness.contract.glossary import Anomaly
+from harness.contract.results import Results
 from harness.progress import Ui
 from harness.run import run
 
@@ -44,7 +46,7 @@ SAFE = {
     "unclean.leader.election.enable": False,
     "log.flush.interval.messages": 1,
 }
-LOSS = {"lost-write", "replica-divergence", "inconsistent-offsets"}
+LOSS: set[str] = {Anomaly.LOST_WRITE, Anomaly.REPLICA_DIVERGENCE, Anomaly.INCONSISTENT_OFFSETS}
 
 
 def config(store: Path, **raw: Any) -> TestConfig:
@@ -169,10 +171,7 @@ def test_safe_profile_is_valid_under_every_fault_package(tmp_path: Path, seed: i
         f"anomalies {anomalies(results)}, undecided {unknowns(results)}; see {run_dir}"
     )
     # Every package really acted (a run where nothing happened proves nothing).
-    history = (run_dir / "history.jsonl").read_text().splitlines()
-    started = {
-        json.loads(line)["f"].removeprefix("start-")
-        for line in history
-        if '"process":"nemesis"' in line and '"f":"start-' in line
-    }
+    live = Results.from_json(results).liveness
+    assert live is not None, f"results.json has no liveness section: {run_dir}"
+    started = set(live.faults_exercised)
     assert started == set(EVERY_PACKAGE.split(",")), f"packages never started: {run_dir}"

@@ -24,8 +24,10 @@ import pytest
 
 from compose.docker_cluster import LABEL_RUN, DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
+from harness.contract.glossary import Anomaly
 from harness.contract.history import read_history
 from harness.contract.plan import ClusterSpec
+from harness.contract.results import Results
 from harness.monitor import wait_healthy
 from harness.systems.replog import ReplogSystem
 from replog.client import ReplogClient
@@ -130,7 +132,10 @@ def test_short_run_end_to_end(tmp_path: Path) -> None:
     samples = [op for op in ops if op.f == "replica-state"]
     assert len(samples) >= 15 * 9  # ≥ 1/s for every replica during 15 s of load
     assert {s.value["role"] for s in samples} <= {"leader", "follower"}
-    assert (d / "results.json").exists()
+    results = Results.read(d)  # the run checked its history: a verdict and a liveness section
+    live = results.liveness
+    assert live is not None and live.unfinished_final_reads == []
+    assert live.anomalies[Anomaly.UNRECOVERED].count == 0
     for node in ("n1", "n2", "n3", "controller", "toxiproxy"):
         assert (d / "logs" / f"{node}.log").stat().st_size > 0
     assert leftovers(test["run_id"]) == {"containers": [], "networks": [], "volumes": []}

@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from harness.contract.history import FaultF, Phase
+
 NS = 1_000_000_000
 
 
@@ -222,12 +224,12 @@ def generate_run(run_dir: Path, spec: GenSpec = GenSpec()) -> dict[str, Any]:
             if phase == "start":
                 if f.package == "kill":
                     kill_leader_of_key0(ft)
-                w.op(ft, "nemesis", "info", f"start-{f.package}", f.value)
+                w.op(ft, "nemesis", "info", str(FaultF(Phase.START, f.package)), f.value)
             else:
                 if f.package == "kill":
                     keys[0].follower_leo[0] = len(keys[0].log)
                 stop_value = {"healed": True, "note": spec.payload} if spec.payload else None
-                w.op(ft, "nemesis", "info", f"stop-{f.package}", stop_value)
+                w.op(ft, "nemesis", "info", str(FaultF(Phase.STOP, f.package)), stop_value)
 
     while heap and w.index < budget:
         t, _, proc, kind = heapq.heappop(heap)

@@ -9,8 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from harness.contract.results import Witness
 from reports.html import MAX_WITNESSES, render, render_report
-from reports.inputs import RunInputError, Witness, load_run
+from reports.inputs import RunInputError, load_run
 from reports.kip101 import CellState, build_diagram, witness_windows
 from reports.scan import scan_history
 

@@ -8,8 +8,9 @@ import numpy as np
 import orjson
 import pytest
 
+from harness.contract.history import HistoryError
 from reports.plots import UnsafeSvgError, latency_plot, minmax_downsample, sanitize_svg
-from reports.scan import fault_package, scan_history
+from reports.scan import scan_history
 
 
 def _write(path: Path, ops: list[dict[str, object]]) -> Path:
@@ -84,10 +85,20 @@ def test_scan_pairs_faults_and_finds_leader_changes(tmp_path: Path) -> None:
     assert d.duration == 8.0 and d.ops == 9
 
 
-def test_fault_package_names() -> None:
-    assert fault_package("start-slow-disk") == ("slow-disk", "start")
-    assert fault_package("stop-partition") == ("partition", "stop")
-    assert fault_package("start-") == ("start-", "event")
+def test_fault_names_are_parsed_as_the_contract_says(tmp_path: Path) -> None:
+    ops: list[dict[str, object]] = [
+        {"time": t, "process": "nemesis", "type": "info", "f": f, "value": None}
+        for t, f in enumerate(["start-slow-disk", "start-", "stop-slow-disk", "stop-partition"])
+    ]
+    d = scan_history(_write(tmp_path / "h.jsonl", ops))
+    assert [(p.package, p.start_index, p.stop_index) for p in d.faults] == [("slow-disk", 0, 2)]
+    assert [e.f for e in d.events] == ["start-", "stop-partition"]
+
+
+def test_scan_pairs_invokes_and_completions_as_the_checkers_do(tmp_path: Path) -> None:
+    done = {"time": 1, "process": 3, "type": "fail", "f": "send", "value": {"key": 0, "value": 1}}
+    with pytest.raises(HistoryError, match="completes nothing"):
+        scan_history(_write(tmp_path / "h.jsonl", [done]))
 
 
 def test_minmax_downsample_keeps_a_short_drop() -> None:
