@@ -17,7 +17,7 @@ from typing import Final
 
 from faults.registry import FAULT_PACKAGES, check_options
 from harness.contract.config import Catalogue
-from harness.contract.glossary import GLOSSARY
+from harness.contract.glossary import GLOSSARY, Entry, Kind
 from harness.suite import BUILTIN_SUITES, load_suite
 from harness.systems import SYSTEMS
 from workloads import WORKLOADS
@@ -65,12 +65,17 @@ def fault_table() -> Table:
 def checker_table() -> Table:
     """The glossary: every anomaly, its kind, the verdict it gives, its checker, its meaning."""
     rows = tuple(
-        (f"`{a.value}`", e.kind.value, e.found.value, f"`{e.checker}`", e.meaning)
+        (f"`{a.value}`", e.kind.value, _effect(e), f"`{e.checker}`", e.meaning)
         for a, e in GLOSSARY.items()
     )
-    return Table(
-        "anomalies (results.json)", ("anomaly", "kind", "when found", "checker", "means"), rows
-    )
+    columns = ("anomaly", "kind", "when found", "checker", "means")
+    return Table("anomalies (results.json)", columns, rows)
+
+
+def _effect(entry: Entry) -> str:
+    if entry.kind is Kind.LIVENESS:
+        return f"run verdict unchanged; a certification scenario is {entry.found.value}"
+    return f"run is {entry.found.value}"
 
 
 def system_table() -> Table:

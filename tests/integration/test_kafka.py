@@ -27,7 +27,7 @@ import pytest
 
 from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
-from harness.contract.history import OpType, read_history
+from harness.contract.history import OpType, Phase, read_history
 from harness.contract.plan import ClusterSpec
 from harness.monitor import wait_healthy
 from harness.systems.kafka import KafkaSystem
@@ -172,7 +172,11 @@ def test_every_fault_package_acts_on_kafka_and_verifies_it(tmp_path: Path) -> No
     nemesis = [op for op in ops if op.process == "nemesis" and isinstance(op.value, dict)]
     unverified = [(op.f, op.value.get("why")) for op in nemesis if op.value["verified"] is False]
     assert unverified == [], unverified
-    took_effect = {op.f.removeprefix("start-") for op in nemesis if op.value["verified"] is True}
+    took_effect = {
+        f.package
+        for op in nemesis
+        if op.value["verified"] is True and (f := op.fault) is not None and f.phase is Phase.START
+    }
     assert set(EVERY_FAULT) <= took_effect, (sorted(took_effect), out)
     results = json.loads((d / "results.json").read_text())
     # The fsync profile keeps every acknowledged write through these.
