@@ -128,9 +128,9 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
     5. heal       every fault's final ops
     6. recover    wait (bounded) for leaders and full ISRs again
     7. final read fresh clients read every key from offset 0; every replica is dumped
-    10. teardown  logs collected; containers, networks, volumes removed (also on Ctrl-C)
-    8. check      the checkers read history.jsonl and write results.json
-    9. report     report.html and junit.xml, when the reports package is installed
+    8. teardown   logs collected; containers, networks, volumes removed (also on Ctrl-C)
+    9. check      the checkers read history.jsonl once and write results.json
+    10. report    report.html, junit.xml and the store index, from results.json
     """
     timings = Timings(t0=t0 if t0 is not None else time.monotonic())
     ui = ui or Ui()
