@@ -29,7 +29,7 @@ from typing import Any, Final, TypeVar, cast
 
 from docker.models.containers import Container
 
-from harness.contract.history import JSON, NEMESIS, Phase
+from harness.contract.history import JSON, NEMESIS, Op, Phase
 from harness.contract.roles import Cluster, FaultOp, NemesisContext, NemesisOption
 
 from .schedule import cycling, heals_everything
@@ -101,13 +101,13 @@ def verified(ok: bool, why: str = "", base: JSON = None, **fields: JSON) -> dict
     return out
 
 
-def unverified_reasons(ops: Iterable[Any]) -> list[str]:
-    """The ``why`` of every nemesis op whose value says ``"verified": false`` (ops are
-    `harness.contract.history.Op`); any such op makes a run's verdict ``unknown``."""
+def unverified_reasons(ops: Iterable[Op]) -> list[str]:
+    """The ``why`` of every nemesis op whose value says ``"verified": false``; any such op
+    makes a run's verdict ``unknown`` (`checkers.faults` decides that for the verdict)."""
     reasons = []
     for op in ops:
-        value = getattr(op, "value", None)
-        if getattr(op, "process", None) != NEMESIS or not isinstance(value, dict):
+        value = op.value
+        if op.process != NEMESIS or not isinstance(value, dict):
             continue
         if value.get("verified") is False:
             reasons.append(f"{op.f} (history index {op.index}): {value.get('why', '?')}")
