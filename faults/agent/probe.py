@@ -11,6 +11,13 @@ A probe connects, sends `PROBE_BYTES` and waits for any reply byte or EOF:
 ``answered`` (the far end reacted: the link carries data both ways), ``refused``
 (nothing listens: a disabled proxy), ``silent`` (nothing came back before the
 deadline: a blackholed link) or ``error``.
+
+An ``answered`` result says how in its ``detail``: ``reply data`` (bytes came back),
+``EOF`` or ``reset`` (closed before any byte came back). Toxiproxy dials a proxy's
+upstream when it accepts a connection and, when that dial is refused (the destination
+does not listen yet), closes the client within milliseconds, toxic or not: EOF or reset
+with no data, from Toxiproxy itself rather than from the far end. Whoever reads the
+probe must know the destination listened (`faults.network.partition` checks).
 """
 
 from __future__ import annotations
@@ -49,12 +56,12 @@ def tcp_probe(address: str, deadline: float) -> ProbeResult:
             s.settimeout(max(0.01, deadline - (time.monotonic() - t0)))
             s.sendall(PROBE_BYTES)
             try:
-                s.recv(1)
+                got = s.recv(1)
             except TimeoutError:
                 return ProbeResult("silent", time.monotonic() - t0)
             except ConnectionResetError:
-                pass
-            return ProbeResult("answered", time.monotonic() - t0)
+                return ProbeResult("answered", time.monotonic() - t0, "reset")
+            return ProbeResult("answered", time.monotonic() - t0, "reply data" if got else "EOF")
     except ConnectionRefusedError as e:
         return ProbeResult("refused", time.monotonic() - t0, str(e))
     except TimeoutError:

@@ -19,7 +19,17 @@ Verification: the proxies are read back (every toxic in place / proxy disabled),
 each cut link's path is probed from where its traffic starts — ``docker exec`` in the
 source node (``toxiproxy:<port>``, exactly the node's own route) or, for the clients,
 from the harness to the Toxiproxy container's own address (see `_client_address`). A
-blackholed link must stay ``silent`` and a refused one must refuse. History value::
+blackholed link must stay ``silent`` and a refused one must refuse.
+
+A blackhole probe is only evidence when the destination's process listens: Toxiproxy
+dials the upstream when it accepts a connection and closes the client at once when the
+dial is refused, toxic or not, which looks ``answered``. So the destinations are read
+(``/proc/net/tcp`` in the destination node, `_listening`) *before* the probe, and a link
+whose destination does not listen yet (a node just started or restarted, still booting)
+is left out; an answered probe is read again after, in case the destination went away
+during the probe. Reading it only after the probe would race with a node that starts
+listening in between (milliseconds to seconds after it was restarted): its refused dial
+would count as an answer. History value::
 
     start-partition {"shape": "majority", "mode": "blackhole",
         "groups": [["n1","n3","controller"], ["n2"]], "cut": [["n1","n2"], ...],
@@ -187,10 +197,27 @@ class PartitionFault(StartStopFault):
         # Toxiproxy closes a connection whose destination does not accept, toxic or not,
         # so a probe towards a node that is down proves nothing: those are left out.
         up = {n for n in all_nodes(cluster) if _running(cluster, n)}
+        candidates: list[ProxyPlan] = []
         for name, streams in applied.items():
             p = cluster.plan.proxy(name)
             if (mode == "refuse" or "upstream" in streams) and (p.dst in up or mode == "refuse"):
-                by_src[p.src].append(p)
+                candidates.append(p)
+        out: dict[str, JSON] = {}
+        if mode == "blackhole":
+            # Likewise a destination that runs but does not listen yet (a node booting
+            # after a start or restart): read BEFORE the probe, see the module docstring.
+            # A node only goes from not listening to listening while booting, so one
+            # that listens now still listens while it is probed.
+            booting = _not_listening(cluster, candidates)
+            for p in candidates:
+                if (p.dst, p.upstream) in booting:
+                    out[p.name] = {
+                        "outcome": "skipped",
+                        "detail": f"nothing listens on {p.upstream} yet (starting up)",
+                    }
+            candidates = [p for p in candidates if p.name not in out]
+        for p in candidates:
+            by_src[p.src].append(p)
 
         def from_source(src: str, proxies: list[ProxyPlan]) -> dict[str, JSON]:
             if src == CLIENT:
@@ -204,24 +231,22 @@ class PartitionFault(StartStopFault):
             reply = agent(c, "probe.py", "--deadline", str(PROBE_DEADLINE), *addresses)
             return {addresses[a]: r for a, r in reply["probes"].items()}
 
-        out: dict[str, JSON] = {}
         for part in run_parallel([partial(from_source, s, ps) for s, ps in by_src.items()]):
             out.update(part)
         if mode == "blackhole":
-            # Likewise a destination whose container runs but whose process does not
-            # listen yet (a restarted JVM still booting): Toxiproxy closes at once, which
-            # looks answered. Checked after the probe, only for the answered ones.
+            # And after, for the answered ones only: a destination that listened before
+            # but no longer does (it died during the probe) proves nothing either.
             answered = [
                 cluster.plan.proxy(name)
                 for name, r in out.items()
                 if isinstance(r, dict) and r.get("outcome") == "answered"
             ]
-            listens = run_parallel([partial(_listening, cluster, p) for p in answered])
-            for p, listening in zip(answered, listens, strict=True):
-                if not listening:
+            gone = _not_listening(cluster, answered)
+            for p in answered:
+                if (p.dst, p.upstream) in gone:
                     out[p.name] = {
                         "outcome": "skipped",
-                        "detail": f"nothing listens on {p.upstream} (starting up)",
+                        "detail": f"nothing listens on {p.upstream} any more (went down)",
                     }
         # A source that is down sends nothing anyway: not evidence against the cut.
         return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
@@ -289,6 +314,14 @@ class PartitionFault(StartStopFault):
             )
         )
         return verified(not left, f"proxies still cut after healing: {left}", healed=done)
+
+
+def _not_listening(cluster: Cluster, proxies: Iterable[ProxyPlan]) -> set[tuple[str, str]]:
+    """The (destination, upstream) pairs of ``proxies`` where nothing listens, each node
+    read once (in parallel)."""
+    pairs = list({(p.dst, p.upstream): p for p in proxies}.items())
+    listens = run_parallel([partial(_listening, cluster, p) for _, p in pairs])
+    return {pair for (pair, _), ok in zip(pairs, listens, strict=True) if not ok}
 
 
 def _listening(cluster: Cluster, p: ProxyPlan) -> bool:

@@ -205,8 +205,26 @@ def test_slow_disk_slows_fsync_tenfold_and_pushes_a_follower_out(
     poll(lambda: full_isr(cluster, 0), 90, f"{follower} back in key 0's ISR")
 
 
+def every_node_listens(cluster: DockerCluster) -> bool:
+    """Does every node's server listen (its container's /proc/net/tcp{,6})? `replog_cluster`
+    is healthy once the keys' replicas are: with one key on five brokers, two brokers may
+    still be booting then, and a probe towards a node that does not listen proves nothing
+    (Toxiproxy closes it at once), so the partition leaves those links unprobed."""
+    ports = {p.dst: int(p.upstream.rpartition(":")[2]) for p in cluster.plan.proxies}
+    for node, port in ports.items():
+        code, out = cluster.container(node).exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        text = out.decode("ascii", "replace") if isinstance(out, bytes) else ""
+        rows = [line.split() for line in text.splitlines()]
+        if code != 0 or not any(
+            len(r) > 3 and r[3] == "0A" and r[1].endswith(f":{port:04X}") for r in rows
+        ):
+            return False
+    return True
+
+
 def test_five_node_cross_link_partition_takes_effect_fast() -> None:
     with replog_cluster(nodes=5, keys=1) as c5:
+        poll(lambda: every_node_listens(c5), 60, "every node of the 5-node cluster to listen")
         fault = PartitionFault(c5)
         members = [*c5.plan.brokers, "controller"]
         times = []
@@ -215,6 +233,10 @@ def test_five_node_cross_link_partition_takes_effect_fast() -> None:
             t0 = time.monotonic()
             did = fault.invoke(Phase.START, {**cut.to_json(), "mode": "blackhole"})
             assert did["verified"], did
+            # every cut link was probed (none left out as booting) and stayed silent
+            cut_up = sorted(n for n, streams in did["proxies"].items() if "upstream" in streams)
+            assert sorted(did["probes"]) == cut_up, did
+            assert all(p["outcome"] == "silent" for p in did["probes"].values()), did
             times.append(did["applied_ms"])
             assert (time.monotonic() - t0) * 1000 >= did["applied_ms"]
             assert fault.invoke(Phase.STOP, {})["verified"]
