@@ -27,18 +27,21 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import matplotlib
 import numpy as np
 import numpy.typing as npt
 from markupsafe import Markup
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
 
 from faults.registry import FAULT_PACKAGES
 from reports.scan import HistoryDigest, LeaderChange, ReplicaSeries, Role
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# matplotlib itself (about 0.5 s to import) is imported where a figure is drawn, not here:
+# every `floodmark` command and every pytest session (the plugin) imports this module
+# through the run and report code, and most of them never draw a plot.
 
 _FALLBACK: Final = ("#8c8c00", "#b07aa1", "#59a14f", "#9c755f", "#76b7b2", "#edc948")
 TYPE_STYLE: Final = (("ok", "#2ca02c"), ("fail", "#d62728"), ("info", "#ff7f0e"))
@@ -121,6 +124,8 @@ def latency_plot(d: HistoryDigest) -> Plot:
             )
         _quantile_lines(ax, c.time[c.type == 0], lat_ms[c.type == 0], horizon)
         ax.set_yscale("log")
+        from matplotlib.ticker import FuncFormatter
+
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     else:
         _empty(ax, "no client operations in the history")
@@ -273,6 +278,9 @@ def _horizon(d: HistoryDigest) -> float:
 
 
 def _figure(height: float) -> tuple[Figure, Any]:
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(11.0, height), dpi=72, layout="constrained")
         ax = fig.add_subplot()
@@ -292,6 +300,8 @@ def _finish(ax: Any, d: HistoryDigest, horizon: float) -> None:
         seen.setdefault(p.package, colour)
     ax.set_xlim(0.0, horizon)
     ax.set_xlabel("time since start (s)")
+    from matplotlib.patches import Patch
+
     handles, labels = ax.get_legend_handles_labels()
     for package, colour in seen.items():
         handles.append(Patch(color=colour, alpha=0.35))
@@ -309,6 +319,8 @@ def _finish(ax: Any, d: HistoryDigest, horizon: float) -> None:
 
 
 def _svg(fig: Figure, salt: str) -> Markup:
+    import matplotlib
+
     buf = io.StringIO()
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"floodmark-{salt}"}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
