@@ -208,13 +208,7 @@ class PartitionFault(StartStopFault):
             # after a start or restart): read BEFORE the probe, see the module docstring.
             # A node only goes from not listening to listening while booting, so one
             # that listens now still listens while it is probed.
-            booting = _not_listening(cluster, candidates)
-            for p in candidates:
-                if (p.dst, p.upstream) in booting:
-                    out[p.name] = {
-                        "outcome": "skipped",
-                        "detail": f"nothing listens on {p.upstream} yet (starting up)",
-                    }
+            out.update(_skip_not_listening(cluster, candidates, "yet (starting up)"))
             candidates = [p for p in candidates if p.name not in out]
         for p in candidates:
             by_src[p.src].append(p)
@@ -241,13 +235,7 @@ class PartitionFault(StartStopFault):
                 for name, r in out.items()
                 if isinstance(r, dict) and r.get("outcome") == "answered"
             ]
-            gone = _not_listening(cluster, answered)
-            for p in answered:
-                if (p.dst, p.upstream) in gone:
-                    out[p.name] = {
-                        "outcome": "skipped",
-                        "detail": f"nothing listens on {p.upstream} any more (went down)",
-                    }
+            out.update(_skip_not_listening(cluster, answered, "any more (went down)"))
         # A source that is down sends nothing anyway: not evidence against the cut.
         return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
 
@@ -316,12 +304,20 @@ class PartitionFault(StartStopFault):
         return verified(not left, f"proxies still cut after healing: {left}", healed=done)
 
 
-def _not_listening(cluster: Cluster, proxies: Iterable[ProxyPlan]) -> set[tuple[str, str]]:
-    """The (destination, upstream) pairs of ``proxies`` where nothing listens, each node
-    read once (in parallel)."""
+def _skip_not_listening(
+    cluster: Cluster, proxies: Sequence[ProxyPlan], when: str
+) -> dict[str, JSON]:
+    """A ``skipped`` probe result for each of ``proxies`` whose destination does not
+    listen on its upstream port (``when`` ends the detail), each (node, port) read once,
+    in parallel."""
     pairs = list({(p.dst, p.upstream): p for p in proxies}.items())
     listens = run_parallel([partial(_listening, cluster, p) for _, p in pairs])
-    return {pair for (pair, _), ok in zip(pairs, listens, strict=True) if not ok}
+    silent = {pair for (pair, _), ok in zip(pairs, listens, strict=True) if not ok}
+    return {
+        p.name: {"outcome": "skipped", "detail": f"nothing listens on {p.upstream} {when}"}
+        for p in proxies
+        if (p.dst, p.upstream) in silent
+    }
 
 
 def _listening(cluster: Cluster, p: ProxyPlan) -> bool:
