@@ -23,6 +23,7 @@ by a request that was interrupted half-way are found too (`remove_labelled`).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -348,17 +349,32 @@ def _free_subnets(client: docker.DockerClient) -> Iterable[ipaddress.IPv4Network
                 yield subnet
 
 
+def labelled_containers(client: docker.DockerClient, label: str) -> list[tuple[str, str]]:
+    """(id, name) of every container, running or not, that carries ``label``.
+
+    One list call and no per-container inspect (``containers.list`` inspects each one, and
+    raises NotFound when a container goes away between the list and its inspect)."""
+    return [
+        (str(c["Id"]), str((c.get("Names") or ["?"])[0]).lstrip("/"))
+        for c in client.api.containers(all=True, filters={"label": label})
+    ]
+
+
 def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> dict[str, int]:
     """Remove every container, network and volume of one run (or of every run when
     ``run_id`` is None); returns how many of each were removed. Errors are logged."""
     label = LABEL_RUN if run_id is None else f"{LABEL_RUN}={run_id}"
     flt: dict[str, str | list[str] | bool] = {"label": label}
-    no_containers: list[Container] = []
-    containers = best_effort(
-        "listing containers", lambda: client.containers.list(all=True, filters=flt), no_containers
-    )
-    gone = parallel(lambda c: attempt(f"removing container {c.name}", _remover(c)), containers)
-    removed = {"containers": sum(gone), "networks": 0, "volumes": 0}
+    removed = {"containers": 0, "networks": 0, "volumes": 0}
+    no_containers: list[tuple[str, str]] = []
+    for _ in range(3):  # again, for one created while the first pass ran
+        containers = best_effort(
+            "listing containers", lambda: labelled_containers(client, label), no_containers
+        )
+        if not containers:
+            break
+        gone = parallel(lambda c: _remove_container(client, *c), containers)
+        removed["containers"] += sum(gone)
     no_networks: list[Network] = []
     for net in best_effort(
         "listing networks", lambda: client.networks.list(filters=flt), no_networks
@@ -375,7 +391,17 @@ def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> d
     return removed
 
 
-def _remover(thing: Container | Volume) -> Callable[[], None]:
+def _remove_container(client: docker.DockerClient, container_id: str, name: str) -> bool:
+    """Force-remove one container; one already gone counts as removed."""
+
+    def remove() -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_container(container_id, force=True, v=True)
+
+    return attempt(f"removing container {name}", remove)
+
+
+def _remover(thing: Volume) -> Callable[[], None]:
     return lambda: thing.remove(force=True)
 
 

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from compose.docker_cluster import LABEL_RUN, DockerCluster, docker_client, remove_labelled
+from compose.docker_cluster import (
+    LABEL_RUN,
+    DockerCluster,
+    docker_client,
+    labelled_containers,
+    remove_labelled,
+)
 from compose.images import ensure_images
 from harness.contract.glossary import Anomaly
 from harness.contract.history import read_history
@@ -80,16 +86,22 @@ def leftovers(run_id: str) -> dict[str, list[str]]:
     client = docker_client()
     flt: dict[str, str | list[str] | bool] = {"label": f"{LABEL_RUN}={run_id}"}
     return {
-        "containers": [str(c.name) for c in client.containers.list(all=True, filters=flt)],
+        "containers": [name for _id, name in labelled_containers(client, f"{LABEL_RUN}={run_id}")],
         "networks": [str(n.name) for n in client.networks.list(filters=flt)],
         "volumes": [v.name for v in client.volumes.list(filters=flt)],
     }
 
 
+def read_if_there(path: Path) -> bytes:
+    """The file's bytes, or none while the run has not created it yet."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
 def client_ops(history: Path) -> int:
-    if not history.exists():
-        return 0
-    return sum(1 for line in history.read_bytes().splitlines() if b'"process":"' not in line)
+    return sum(1 for line in read_if_there(history).splitlines() if b'"process":"' not in line)
 
 
 @pytest.mark.slow
@@ -218,7 +230,7 @@ def test_signal_at_any_moment_tears_everything_down(
         elif phase == "load":
             wait_for("client ops", lambda: client_ops(history) >= 100, 60, proc)
         else:
-            wait_for("a final read", lambda: b'"final-read"' in history.read_bytes(), 90, proc)
+            wait_for("a final read", lambda: b'"final-read"' in read_if_there(history), 90, proc)
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
     finally:
