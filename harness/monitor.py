@@ -48,25 +48,35 @@ def wait_healthy(
     timeout: float,
     stop: threading.Event | None = None,
     on_sample: Callable[[dict[int, str]], None] = lambda _p: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[int, str]:
     """Poll until `health` is empty or ``timeout`` passes; returns the last problems."""
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     plan = cluster.plan
     while True:
         states = cluster.system.replica_states(cluster)
         problems = health(states, plan.keys, plan.replication_factor)
         on_sample(problems)
-        if not problems or time.monotonic() >= deadline:
+        if not problems or clock() >= deadline:
             return problems
         if stop is not None and stop.is_set():
             return problems
-        time.sleep(0.1)
+        sleep(0.1)
 
 
 class Monitor(threading.Thread):
     """Samples replica states into the history until stopped."""
 
-    def __init__(self, cluster: Cluster, history: HistoryWriter, interval: float) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        history: HistoryWriter,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], object] | None = None,
+    ) -> None:
+        """``clock`` and ``wait`` (default: the stop event's wait) pace the samples."""
         super().__init__(name="monitor", daemon=True)
         self.cluster = cluster
         self.history = history
@@ -74,16 +84,18 @@ class Monitor(threading.Thread):
         self.stopping = threading.Event()
         self.samples = 0
         self.latest: list[dict[str, Any]] = []
+        self.clock = clock
+        self.wait = wait or self.stopping.wait
 
     def run(self) -> None:
-        next_at = time.monotonic()
+        next_at = self.clock()
         while not self.stopping.is_set():
             try:
                 self.sample()
             except Exception:
                 log.exception("monitor: sampling failed; will retry")
-            next_at = max(next_at + self.interval, time.monotonic())
-            self.stopping.wait(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at + self.interval, self.clock())
+            self.wait(max(0.0, next_at - self.clock()))
 
     def sample(self) -> list[dict[str, Any]]:
         states = self.cluster.system.replica_states(self.cluster)

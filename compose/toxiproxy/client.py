@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
@@ -97,8 +98,17 @@ class ProxySpec:
 class Toxiproxy:
     """Blocking, thread-safe (one HTTP connection per request) Toxiproxy API client."""
 
-    def __init__(self, address: str, timeout: float = 3.0, retry_for: float = 10.0) -> None:
-        """``address`` is ``host:port`` of the API (e.g. ``127.0.0.1:49153``)."""
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 3.0,
+        retry_for: float = 10.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``address`` is ``host:port`` of the API (e.g. ``127.0.0.1:49153``); ``clock`` and
+        ``sleep`` time the retries (injected by tests)."""
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"Toxiproxy address must be 'host:port', got {address!r}")
@@ -107,6 +117,8 @@ class Toxiproxy:
         self.port = int(port)
         self.timeout = timeout
         self.retry_for = retry_for
+        self._clock = clock
+        self._sleep = sleep
 
     # -- server -------------------------------------------------------------------------
 
@@ -238,10 +250,12 @@ class Toxiproxy:
     def _request(
         self, method: str, path: str, payload: Any = None, *, expect: tuple[int, ...]
     ) -> Any:
+        started = self._clock()
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Retryable),
-            stop=tenacity.stop_after_delay(self.retry_for),
+            stop=lambda _state: self._clock() - started >= self.retry_for,
             wait=tenacity.wait_exponential(multiplier=0.05, max=1.0),
+            sleep=self._sleep,
             reraise=True,
         )
         try:

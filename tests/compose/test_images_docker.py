@@ -56,16 +56,13 @@ def run_in(client: docker.DockerClient, image: str, script: str) -> str:
     return out.decode() if isinstance(out, bytes) else str(out)
 
 
-def test_ensure_is_idempotent_and_cheap(built: dict[str, str]) -> None:
+def test_ensure_is_idempotent_and_rebuilds_nothing(built: dict[str, str]) -> None:
     assert set(built) == {"base", "toxiproxy", "replog"}
     assert built["toxiproxy"] == "floodmark/toxiproxy:2.12.0"
     assert built["base"] == "debian:bookworm-slim"
-    start = time.monotonic()
     outcomes = images.ensure(["replog", "toxiproxy"], console=QUIET)
-    elapsed = time.monotonic() - start
     assert [o.name for o in outcomes] == ["base", "replog", "toxiproxy"]
     assert not any(o.built for o in outcomes), outcomes
-    assert elapsed < 10, f"a no-op ensure took {elapsed:.1f} s"
     assert {o.name: o.tag for o in outcomes if o.name != "base"} == {
         "replog": built["replog"],
         "toxiproxy": built["toxiproxy"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -81,14 +82,36 @@ def test_each_invoke_gets_one_completion_and_info_retires_the_process(tmp_path: 
 
 
 def test_rate_bounds_the_total_throughput(tmp_path: Path) -> None:
+    """Every worker takes its slots from one limiter, and the limiter hands out slots
+    1/rate apart however many threads ask at once: the total is bounded by the rate."""
+
     def answer(process: int, f: str, value: JSON) -> Completion:
         if f == "send":
             return Completion(OpType.OK, {**value, "offset": 0}, "n1")
         return Completion(OpType.OK, {**value, "records": [], "hw": 0}, "n1")
 
-    ops, *_ = run_load(tmp_path, answer, rate=50, seconds=1.0, workers=8)
-    invokes = sum(1 for op in ops if op.type == OpType.INVOKE)
-    assert 30 <= invokes <= 56, invokes  # ≈ 50/s for 1 s, generous for a loaded machine
+    *_, ws = run_load(tmp_path, answer, rate=50, seconds=0.2, workers=8)
+    limiters = {id(w.limiter) for w in ws}
+    assert len(limiters) == 1 and ws[0].limiter.interval == pytest.approx(1 / 50)
+
+    rl = RateLimiter(50.0, clock=lambda: 0.0)  # time stands still: only spacing counts
+    slots: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        mine = [rl.reserve() for _ in range(50)]
+        with lock:
+            slots.extend(mine)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    slots.sort()
+    assert len(slots) == 400
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert min(gaps) == pytest.approx(0.02) and max(gaps) == pytest.approx(0.02)
 
 
 def test_a_client_that_raises_becomes_info_not_a_lost_op(tmp_path: Path) -> None:

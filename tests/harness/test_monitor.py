@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-import time
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from harness.contract.history import JSON, F, HistoryWriter, read_history
 from harness.contract.plan import ClusterSpec
@@ -33,31 +34,78 @@ def cluster(states: list[dict[str, JSON]]) -> FakeCluster:
     return FakeCluster(plan, FakeSystem(states))
 
 
+class FakeTime:
+    """A clock that moves only when slept on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def test_wait_healthy_polls_until_healthy_and_is_bounded() -> None:
     c = cluster([state(0, "n1", "leader", ALL)])
-    t = time.monotonic()
-    assert wait_healthy(c, timeout=0.3) == {1: "no leader"}  # type: ignore[arg-type]
-    assert 0.3 <= time.monotonic() - t < 2
+    t = FakeTime()
+    got = wait_healthy(c, timeout=0.3, clock=t, sleep=t.sleep)  # type: ignore[arg-type]
+    assert got == {1: "no leader"}
+    assert sum(t.sleeps[:-1]) < 0.3 <= sum(t.sleeps) and set(t.sleeps) == {0.1}, t.sleeps
     c.system.states.append(state(1, "n2", "leader", ALL))
-    assert wait_healthy(c, timeout=5) == {}  # type: ignore[arg-type]
+    t2 = FakeTime()
+    assert wait_healthy(c, timeout=5, clock=t2, sleep=t2.sleep) == {}  # type: ignore[arg-type]
+    assert t2.sleeps == []  # healthy at the first sample: no wait at all
 
 
-def test_monitor_samples_every_replica_at_least_once_a_second(tmp_path: Path) -> None:
+def test_monitor_samples_every_replica_once_per_interval(tmp_path: Path) -> None:
     states = [
         state(k, n, "leader" if n == "n1" else "follower", ALL) for k in range(2) for n in ALL
     ]
     states[-1] = {**states[-1], "role": "offline", "leo": -1, "hw": -1, "epoch": -1, "isr": []}
     c = cluster(states)
     h = HistoryWriter(tmp_path / "h.jsonl")
-    m = Monitor(c, h, interval=0.2)  # type: ignore[arg-type]
-    m.start()
-    time.sleep(1.1)
-    m.stop()
+    t = FakeTime()
+    m: Monitor
+
+    def wait(seconds: float) -> None:
+        t.sleep(seconds)
+        if len(t.sleeps) == 5:
+            m.stopping.set()
+
+    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)  # type: ignore[arg-type]
+    m.run()  # in this thread: the fake wait stops it after five intervals
     h.close()
     ops, _ = read_history(tmp_path / "h.jsonl")
     assert all(op.f == F.REPLICA_STATE and op.process == "monitor" for op in ops)
-    assert m.samples >= 5
-    assert len(ops) == 6 * m.samples
-    times = sorted({op.time for op in ops if op.value["key"] == 0 and op.node == "n2"})
-    assert max(b - a for a, b in itertools.pairwise(times)) < 1e9
+    assert m.samples == 5 and t.sleeps == pytest.approx([0.2] * 5)
+    assert len(ops) == 6 * m.samples  # every replica (2 keys, 3 nodes) in every sample
+    per_replica = Counter((op.value["key"], op.node) for op in ops)
+    assert set(per_replica.values()) == {5} and len(per_replica) == 6
     assert any(op.value["role"] == "offline" for op in ops)
+
+
+def test_a_slow_sample_is_not_followed_by_a_catch_up_burst(tmp_path: Path) -> None:
+    c = cluster([state(0, "n1", "leader", ALL)])
+    h = HistoryWriter(tmp_path / "h.jsonl")
+    t = FakeTime()
+    m: Monitor
+    real_sample = Monitor.sample
+
+    def slow_sample(self: Monitor) -> list[dict[str, JSON]]:
+        t.now += 0.5 if self.samples == 1 else 0.0  # the second sample takes 2.5 intervals
+        return real_sample(self)
+
+    def wait(seconds: float) -> None:
+        t.sleep(seconds)
+        if len(t.sleeps) == 4:
+            m.stopping.set()
+
+    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)  # type: ignore[arg-type]
+    m.sample = slow_sample.__get__(m)  # type: ignore[method-assign]
+    m.run()
+    h.close()
+    assert t.sleeps == pytest.approx([0.2, 0.0, 0.2, 0.2]), t.sleeps  # late once, then the pace
