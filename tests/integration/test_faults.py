@@ -49,6 +49,7 @@ def test_isolating_a_keys_leader_elects_another_and_heal_restores_isr(
     try:
         assert did["verified"], did
         assert did["leader"] == before["node"]
+        assert did["probes"], did  # an empty probe set would make the next line vacuous
         assert all(p["outcome"] == "silent" for p in did["probes"].values()), did["probes"]
 
         def new_leader() -> dict[str, Any] | None:
@@ -222,23 +223,20 @@ def every_node_listens(cluster: DockerCluster) -> bool:
     return True
 
 
-def test_five_node_cross_link_partition_takes_effect_fast() -> None:
+def test_five_node_cross_link_partition_is_verified_on_every_cut_link() -> None:
+    """Majority cuts of a 5-node cluster: every cut link probed and silent, every heal
+    verified. How fast a cut lands is measured by bench/partition_bench.py, not here."""
     with replog_cluster(nodes=5, keys=1) as c5:
         poll(lambda: every_node_listens(c5), 60, "every node of the 5-node cluster to listen")
         fault = PartitionFault(c5)
         members = [*c5.plan.brokers, "controller"]
-        times = []
         for seed in range(5):
             cut = majority(members, __import__("random").Random(seed))
-            t0 = time.monotonic()
             did = fault.invoke(Phase.START, {**cut.to_json(), "mode": "blackhole"})
             assert did["verified"], did
             # every cut link was probed (none left out as booting) and stayed silent
             cut_up = sorted(n for n, streams in did["proxies"].items() if "upstream" in streams)
             assert sorted(did["probes"]) == cut_up, did
             assert all(p["outcome"] == "silent" for p in did["probes"].values()), did
-            times.append(did["applied_ms"])
-            assert (time.monotonic() - t0) * 1000 >= did["applied_ms"]
+            assert cut_up, f"a majority cut of 5 nodes cuts no link upstream: {did}"
             assert fault.invoke(Phase.STOP, {})["verified"]
-        print(f"\n5-node cross-link partition applied in ms: {times}")
-        assert statistics.median(times) < 100, times

@@ -31,6 +31,7 @@ from harness.contract.history import OpType, Phase, read_history
 from harness.contract.plan import ClusterSpec
 from harness.monitor import wait_healthy
 from harness.systems.kafka import KafkaSystem
+from tests.integration.verdicts import assert_safe_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -178,12 +179,10 @@ def test_every_fault_package_acts_on_kafka_and_verifies_it(tmp_path: Path) -> No
         if op.value["verified"] is True and (f := op.fault) is not None and f.phase is Phase.START
     }
     assert set(EVERY_FAULT) <= took_effect, (sorted(took_effect), out)
-    results = json.loads((d / "results.json").read_text())
     # The fsync profile keeps every acknowledged write through these.
-    assert results["valid"] is True, {
-        k: v["witnesses"][:2] for k, v in results["checkers"].items() if v["valid"] is not True
-    }
-    assert proc.returncode == 0 and (d / "report.html").stat().st_size > 0, out
+    verdict = assert_safe_run(d, "kafka, fsync profile, every fault package")
+    assert proc.returncode == {"valid": 0, "unknown": 2}[verdict], out
+    assert (d / "report.html").stat().st_size > 0, out
 
 
 @pytest.mark.slow
