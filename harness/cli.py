@@ -281,9 +281,21 @@ def main() -> NoReturn:
     if stuck:
         logging.getLogger("floodmark").warning("exiting with threads still alive: %s", stuck)
     logging.shutdown()
+    _save_coverage()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _save_coverage() -> None:
+    """``os._exit`` skips atexit, where coverage saves its data: when this process is
+    measured (the test suite runs ``floodmark`` under coverage), save it here."""
+    measured = sys.modules.get("coverage")
+    current = getattr(getattr(measured, "Coverage", None), "current", None)
+    cov = current() if callable(current) else None
+    if cov is not None:
+        cov.stop()
+        cov.save()
 
 
 if __name__ == "__main__":
