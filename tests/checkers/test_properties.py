@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from checkers import check_ops
@@ -57,8 +57,7 @@ def test_swapping_two_values_in_a_final_read_is_caught(
         for i, op in enumerate(ops)
         if op.f == F.FINAL_READ and op.type is OpType.OK and len(op.value["records"]) >= 2
     ]
-    if not reads:
-        return
+    assume(reads)  # a history with no such read tests nothing: draw another one
     i = reads[pick % len(reads)]
     op = ops[i]
     records = [list(r) for r in op.value["records"]]

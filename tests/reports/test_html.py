@@ -128,9 +128,6 @@ def test_a_path_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_real_checkers_run_when_results_are_missing(anomaly_run: Path, tmp_path: Path) -> None:
-    checkers = pytest.importorskip("checkers")
-    if not callable(getattr(checkers, "check_history", None)):
-        pytest.skip("checkers.check_history is not there yet")
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(anomaly_run / "history.jsonl", bare)
