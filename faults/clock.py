@@ -21,7 +21,6 @@ compares it with real time. History value::
 from __future__ import annotations
 
 import random
-import time
 from typing import Any, Final
 
 from docker.models.containers import Container
@@ -29,7 +28,17 @@ from docker.models.containers import Container
 from harness.contract.history import JSON
 from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
-from .common import FaultError, NoTarget, StartStopFault, agent, all_nodes, container_env, verified
+from .common import (
+    REAL_CLOCK,
+    Clock,
+    FaultError,
+    NoTarget,
+    StartStopFault,
+    agent,
+    all_nodes,
+    container_env,
+    verified,
+)
 from .process import state
 from .schedule import cycling, heal_all
 
@@ -42,24 +51,26 @@ TOLERANCE: Final = 1.5
 SETTLE: Final = 3.0
 
 
-def reported_offset(cluster: Cluster, node: str, expect: float) -> dict[str, Any]:
+def reported_offset(
+    cluster: Cluster, node: str, expect: float, clock: Clock = REAL_CLOCK
+) -> dict[str, Any]:
     """Poll the node's reported time until it is within `TOLERANCE` of ``expect`` or
     `SETTLE` seconds pass; returns the last reading."""
     c = cluster.container(node)
-    deadline = time.monotonic() + SETTLE
+    deadline = clock.now() + SETTLE
     while True:
         reading = agent(c, "clock.py", "verify")
         close = abs(float(reading["offset"]) - expect) <= TOLERANCE
-        if close or time.monotonic() >= deadline:
+        if close or clock.now() >= deadline:
             return reading
-        time.sleep(0.25)
+        clock.sleep(0.25)
 
 
 class ClockFault(StartStopFault):
     """Shift or strobe one node's clock; reset the skewed clocks on stop."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
+        super().__init__(cluster, clock=clock)
         self.skewed: list[str] = []
 
     def start(self, value: JSON) -> JSON:
@@ -84,7 +95,7 @@ class ClockFault(StartStopFault):
             c.exec_run(["python3", "/opt/floodmark/agent/clock.py", "strobe", *args], detach=True)
         else:
             agent(c, "clock.py", "set", "--offset", str(offset))
-        reading = reported_offset(cluster, node, float(offset))
+        reading = reported_offset(cluster, node, float(offset), self.clock)
         ok = (
             bool(reading.get("mapped"))
             and abs(float(reading["offset"]) - float(offset)) <= TOLERANCE
@@ -108,7 +119,7 @@ class ClockFault(StartStopFault):
                 continue  # a stopped node's file is reset when it is reset next, or stays 0
             try:
                 agent(c, "clock.py", "reset")
-                readings[n] = reported_offset(cluster, n, 0.0)["offset"]
+                readings[n] = reported_offset(cluster, n, 0.0, self.clock)["offset"]
             except FaultError:
                 if state(c) == "running":
                     raise

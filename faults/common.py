@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from docker.models.containers import Container
 
@@ -62,15 +63,74 @@ def skipped(why: str, base: JSON = None) -> dict[str, JSON]:
     return out
 
 
+class Clock(Protocol):
+    """Where the faults' waits read the time and sleep (`REAL_CLOCK`; unit tests pass a
+    fake one that moves only when slept, so no test waits for real)."""
+
+    def now(self) -> float:
+        """Monotonic seconds."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class _RealClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+REAL_CLOCK: Final[Clock] = _RealClock()
+
+
+class HostFiles(Protocol):
+    """The files of the machine floodmark runs on that the cgroup faults read and write
+    (``/proc/<pid>/cgroup``, the freezer and blkio files under ``/sys/fs/cgroup``, block
+    devices under ``/sys/dev/block``): `HOST_FILES`; unit tests pass a fake."""
+
+    def read(self, path: str) -> str: ...
+
+    def write(self, path: str, text: str) -> None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def device(self, path: str) -> tuple[int, int]:
+        """``(major, minor)`` of the device holding ``path``."""
+        ...
+
+
+class _LocalFiles:
+    def read(self, path: str) -> str:
+        with open(path) as fh:
+            return fh.read()
+
+    def write(self, path: str, text: str) -> None:
+        with open(path, "w") as fh:
+            fh.write(text)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def device(self, path: str) -> tuple[int, int]:
+        st = os.stat(path)
+        return os.major(st.st_dev), os.minor(st.st_dev)
+
+
+HOST_FILES: Final[HostFiles] = _LocalFiles()
+
+
 class StartStopFault(abc.ABC):
     """What every fault here shares (a `harness.contract.roles.Fault`): it is built with
-    the cluster it acts on, and ``invoke`` sends `Phase.START` to `start` and
-    `Phase.STOP` to `stop` (with ``everything`` for the final heal op made by
-    `faults.schedule.heal_all`). A `NoTarget` raised by either becomes a `skipped`
-    result: nothing was done, on purpose."""
+    the cluster it acts on (and the `Clock` its waits use), and ``invoke`` sends
+    `Phase.START` to `start` and `Phase.STOP` to `stop` (with ``everything`` for the
+    final heal op made by `faults.schedule.heal_all`). A `NoTarget` raised by either
+    becomes a `skipped` result: nothing was done, on purpose."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
         self.cluster = cluster
+        self.clock = clock
 
     def invoke(self, phase: Phase, value: JSON) -> JSON:
         try:
@@ -119,17 +179,18 @@ def wait_until(
     timeout: float,
     what: str,
     interval: float = 0.05,
+    clock: Clock = REAL_CLOCK,
 ) -> T:
     """Poll ``condition`` until it returns something truthy; raise `FaultError` naming
-    ``what`` when ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
+    ``what`` when ``timeout`` seconds (of ``clock``) pass first."""
+    deadline = clock.now() + timeout
     while True:
         result = condition()
         if result:
             return result
-        if time.monotonic() >= deadline:
+        if clock.now() >= deadline:
             raise FaultError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+        clock.sleep(interval)
 
 
 # -- targets ------------------------------------------------------------------------------

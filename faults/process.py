@@ -21,7 +21,6 @@ History values::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -33,8 +32,12 @@ from harness.contract.history import JSON
 from harness.contract.roles import Cluster, FaultPackage, NemesisOption
 
 from .common import (
+    HOST_FILES,
+    REAL_CLOCK,
     TARGETS,
+    Clock,
     FaultError,
+    HostFiles,
     NoTarget,
     StartStopFault,
     agent,
@@ -65,7 +68,9 @@ def lazyfs_on(container: Container) -> bool:
     return container_env(container).get(LAZYFS_SWITCH) == "1"
 
 
-def wait_lazyfs(container: Container, timeout: float = STATE_TIMEOUT) -> str:
+def wait_lazyfs(
+    container: Container, timeout: float = STATE_TIMEOUT, clock: Clock = REAL_CLOCK
+) -> str:
     """Wait until a (re)started node's lazyfs answers; returns its mode."""
 
     def ready() -> str | None:
@@ -75,26 +80,27 @@ def wait_lazyfs(container: Container, timeout: float = STATE_TIMEOUT) -> str:
             return None
         return str(reply["mode"]) if reply.get("ok") else None
 
-    return wait_until(ready, timeout, f"lazyfs to answer in {container.name}", interval=0.2)
+    what = f"lazyfs to answer in {container.name}"
+    return wait_until(ready, timeout, what, interval=0.2, clock=clock)
 
 
-def freezer_state(container: Container) -> str:
+def freezer_state(container: Container, files: HostFiles = HOST_FILES) -> str:
     """The container's cgroup v1 freezer state (``FROZEN``, ``THAWED``, ``FREEZING``)."""
     container.reload()
     pid = int(container.attrs["State"]["Pid"])
-    with open(f"/proc/{pid}/cgroup") as fh:
-        for line in fh:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if "freezer" in controllers.split(","):
-                with open(f"/sys/fs/cgroup/freezer{path}/freezer.state") as st:
-                    return st.read().strip()
+    for line in files.read(f"/proc/{pid}/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return files.read(f"/sys/fs/cgroup/freezer{path}/freezer.state").strip()
     raise FaultError(
         f"no freezer cgroup for {container.name} in /proc/{pid}/cgroup; floodmark needs "
         "cgroup v1 (or run it where the freezer is visible)"
     )
 
 
-def kill_node(cluster: Cluster, node: str, flush: bool) -> dict[str, JSON]:
+def kill_node(
+    cluster: Cluster, node: str, flush: bool, clock: Clock = REAL_CLOCK
+) -> dict[str, JSON]:
     """SIGKILL one node (unpausing it first if paused); returns what was done."""
     c = cluster.container(node)
     done: dict[str, JSON] = {}
@@ -114,22 +120,24 @@ def kill_node(cluster: Cluster, node: str, flush: bool) -> dict[str, JSON]:
             raise
         done["already"] = "stopped"  # its process exited by itself a moment ago
         return done
-    wait_until(lambda: state(c) == "stopped", STATE_TIMEOUT, f"{node} to stop after SIGKILL")
+    stopped = f"{node} to stop after SIGKILL"
+    wait_until(lambda: state(c) == "stopped", STATE_TIMEOUT, stopped, clock=clock)
     done["killed"] = True
     return done
 
 
-def start_node(cluster: Cluster, node: str) -> dict[str, JSON]:
+def start_node(cluster: Cluster, node: str, clock: Clock = REAL_CLOCK) -> dict[str, JSON]:
     c = cluster.container(node)
     st = state(c)
     if st != "stopped":
         # Running, or paused by the pause fault meanwhile (its own heal thaws it).
         return {"already": st}
     c.start()
-    wait_until(lambda: state(c) == "running", STATE_TIMEOUT, f"{node} to run after start")
+    running = f"{node} to run after start"
+    wait_until(lambda: state(c) == "running", STATE_TIMEOUT, running, clock=clock)
     done: dict[str, JSON] = {"started": True}
     if lazyfs_on(c):
-        done["lazyfs"] = wait_lazyfs(c)
+        done["lazyfs"] = wait_lazyfs(c, clock=clock)
     return done
 
 
@@ -149,9 +157,9 @@ class Restarts:
         return all(s != "stopped" for s in self.states.values())
 
 
-def restart_nodes(cluster: Cluster, nodes: Sequence[str]) -> Restarts:
+def restart_nodes(cluster: Cluster, nodes: Sequence[str], clock: Clock = REAL_CLOCK) -> Restarts:
     """``docker start`` every stopped node of ``nodes`` (the heal of the crash faults)."""
-    actions = {n: start_node(cluster, n) for n in nodes}
+    actions = {n: start_node(cluster, n, clock) for n in nodes}
     return Restarts(actions, {n: state(cluster.container(n)) for n in nodes})
 
 
@@ -159,7 +167,7 @@ class Unfreezable(FaultError):
     """The cgroup freezer kept failing: a task stays in uninterruptible sleep."""
 
 
-def pause_container(c: Container, attempts: int = 6) -> None:
+def pause_container(c: Container, attempts: int = 6, clock: Clock = REAL_CLOCK) -> None:
     """``docker pause``, retried: runc's freeze can fail ("unable to freeze") while a
     task is between states (e.g. waiting on the lazyfs FUSE daemon); a retry a moment
     later usually lands. When every attempt fails that way, `Unfreezable`: a task is
@@ -178,21 +186,23 @@ def pause_container(c: Container, attempts: int = 6) -> None:
                     "freeze): a task stays in uninterruptible sleep, e.g. a write held by a "
                     "slow-disk throttle; the cgroup v1 freezer cannot stop it"
                 ) from e
-            time.sleep(0.2 * (i + 1))
+            clock.sleep(0.2 * (i + 1))
 
 
 class KillFault(StartStopFault):
     """SIGKILL nodes; restart them on stop (see module docstring)."""
 
-    def __init__(self, cluster: Cluster, flush_lazyfs: bool = True) -> None:
-        super().__init__(cluster)
+    def __init__(
+        self, cluster: Cluster, flush_lazyfs: bool = True, *, clock: Clock = REAL_CLOCK
+    ) -> None:
+        super().__init__(cluster, clock=clock)
         self.flush_lazyfs = flush_lazyfs
         self.down: list[str] = []
 
     def start(self, value: JSON) -> JSON:
         cluster = self.cluster
         nodes = resolve_target(cluster, value)
-        actions = {n: kill_node(cluster, n, self.flush_lazyfs) for n in nodes}
+        actions = {n: kill_node(cluster, n, self.flush_lazyfs, self.clock) for n in nodes}
         killed = [n for n, a in actions.items() if a.get("killed")]
         self.down.extend(n for n in killed if n not in self.down)
         states = {n: state(cluster.container(n)) for n in nodes}
@@ -209,7 +219,7 @@ class KillFault(StartStopFault):
     def stop(self, everything: bool) -> JSON:
         cluster = self.cluster
         nodes = all_nodes(cluster) if everything else list(self.down)
-        done = restart_nodes(cluster, nodes)
+        done = restart_nodes(cluster, nodes, self.clock)
         self.down = []
         return verified(
             done.all_up,
@@ -222,8 +232,11 @@ class KillFault(StartStopFault):
 class PauseFault(StartStopFault):
     """Freeze nodes with the cgroup freezer; thaw them on stop."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+    def __init__(
+        self, cluster: Cluster, *, clock: Clock = REAL_CLOCK, files: HostFiles = HOST_FILES
+    ) -> None:
+        super().__init__(cluster, clock=clock)
+        self.files = files
         self.paused: list[str] = []
 
     def start(self, value: JSON) -> JSON:
@@ -237,7 +250,7 @@ class PauseFault(StartStopFault):
                 skipped_states[n] = st
                 continue
             try:
-                pause_container(c)
+                pause_container(c, clock=self.clock)
             except Unfreezable as e:
                 skipped_states[n] = str(e)  # not paused, and said why (not a failure)
                 continue
@@ -245,7 +258,7 @@ class PauseFault(StartStopFault):
         self.paused.extend(n for n in paused if n not in self.paused)
         if not paused:
             raise NoTarget(f"no target could be paused: {skipped_states}")
-        freezer = {n: freezer_state(cluster.container(n)) for n in paused}
+        freezer = {n: freezer_state(cluster.container(n), self.files) for n in paused}
         ok = bool(paused) and all(v == "FROZEN" for v in freezer.values())
         why = (
             f"no target could be paused (states {skipped_states})"

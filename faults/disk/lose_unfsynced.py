@@ -31,7 +31,9 @@ from harness.contract.history import JSON
 from harness.contract.roles import Cluster, FaultPackage, NemesisOption
 
 from ..common import (
+    REAL_CLOCK,
     TARGETS,
+    Clock,
     NoTarget,
     StartStopFault,
     agent,
@@ -53,8 +55,8 @@ def _stopped(c: Container) -> bool:
 class LoseUnfsyncedFault(StartStopFault):
     """Crash nodes as a power loss would (lazyfs drops the un-fsynced); restart on stop."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
+        super().__init__(cluster, clock=clock)
         self.down: list[str] = []
 
     def start(self, value: JSON) -> JSON:
@@ -95,7 +97,7 @@ class LoseUnfsyncedFault(StartStopFault):
                 # EIO, and e.g. a booting Kafka exits on it. It is down all the same.
                 if "is not running" not in str(e):
                     raise
-            wait_until(partial(_stopped, c), 30.0, f"{n} to stop after SIGKILL")
+            wait_until(partial(_stopped, c), 30.0, f"{n} to stop after SIGKILL", clock=self.clock)
             killed.append(n)
             if n not in self.down:
                 self.down.append(n)
@@ -117,7 +119,7 @@ class LoseUnfsyncedFault(StartStopFault):
         nodes = list(self.down)
         if everything:
             nodes = [*nodes, *(n for n in cluster.plan.brokers if n not in nodes)]
-        done = restart_nodes(cluster, nodes)
+        done = restart_nodes(cluster, nodes, self.clock)
         self.down = []
         modes = {n: a.get("lazyfs") for n, a in done.actions.items() if "lazyfs" in a}
         return verified(

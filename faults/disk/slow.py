@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import random
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from docker.errors import APIError
@@ -33,7 +33,16 @@ from docker.models.containers import Container
 from harness.contract.history import JSON
 from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
-from ..common import FaultError, NoTarget, StartStopFault, all_nodes, exec_json, verified
+from ..common import (
+    HOST_FILES,
+    FaultError,
+    HostFiles,
+    NoTarget,
+    StartStopFault,
+    all_nodes,
+    exec_json,
+    verified,
+)
 from ..process import lazyfs_on, state
 from ..schedule import cycling, heal_all
 
@@ -63,34 +72,31 @@ print(json.dumps({"ok": True, "ms": [round(x * 1000, 3) for x in lat]}))
 class Throttle:
     cgroup: str
     device: str
+    files: HostFiles = field(default=HOST_FILES, compare=False, repr=False)
 
     def write(self, name: str, limit: int) -> None:
-        path = os.path.join(self.cgroup, name)
-        with open(path, "w") as fh:
-            fh.write(f"{self.device} {limit}\n")
+        self.files.write(os.path.join(self.cgroup, name), f"{self.device} {limit}\n")
 
     def read(self, name: str) -> str:
-        with open(os.path.join(self.cgroup, name)) as fh:
-            return fh.read().strip()
+        return self.files.read(os.path.join(self.cgroup, name)).strip()
 
 
-def blkio_cgroup(container: Container) -> str:
+def blkio_cgroup(container: Container, files: HostFiles = HOST_FILES) -> str:
     container.reload()
     pid = int(container.attrs["State"]["Pid"])
     if pid <= 0:
         raise NoTarget(f"{container.name} is not running; its disk cannot be throttled now")
-    with open(f"/proc/{pid}/cgroup") as fh:
-        for line in fh:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            if "blkio" in controllers.split(","):
-                return f"/sys/fs/cgroup/blkio{path}"
+    for line in files.read(f"/proc/{pid}/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "blkio" in controllers.split(","):
+            return f"/sys/fs/cgroup/blkio{path}"
     raise FaultError(
         f"no blkio cgroup for {container.name}; slow-disk needs cgroup v1 with the blkio "
         "controller visible to floodmark (run floodmark on the Docker host)"
     )
 
 
-def data_device(container: Container, data_dir: str) -> str:
+def data_device(container: Container, data_dir: str, files: HostFiles = HOST_FILES) -> str:
     """``major:minor`` of the whole disk under the volume mounted at ``data_dir``."""
     for m in container.attrs.get("Mounts") or []:
         if m.get("Destination") == data_dir:
@@ -98,17 +104,15 @@ def data_device(container: Container, data_dir: str) -> str:
             break
     else:
         raise FaultError(f"{container.name} has no volume mounted at {data_dir}")
-    st = os.stat(source)
-    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    major, minor = files.device(source)
     if major == 0:
         raise FaultError(
             f"the data volume {source} is on a virtual file system (device 0:{minor}); "
             "blkio can only throttle a block device"
         )
     sys_dev = f"/sys/dev/block/{major}:{minor}"
-    if os.path.exists(os.path.join(sys_dev, "partition")):
-        with open(os.path.join(sys_dev, "..", "dev")) as fh:
-            return fh.read().strip()
+    if files.exists(os.path.join(sys_dev, "partition")):
+        return files.read(os.path.join(sys_dev, "..", "dev")).strip()
     return f"{major}:{minor}"
 
 
@@ -121,9 +125,12 @@ def fsync_probe(container: Container, directory: str, n: int) -> float:
 class SlowDiskFault(StartStopFault):
     """Throttle one node's data-volume writes, measured by fsync probes; lift on stop."""
 
-    def __init__(self, cluster: Cluster, probe_writes: int = 9) -> None:
+    def __init__(
+        self, cluster: Cluster, probe_writes: int = 9, *, files: HostFiles = HOST_FILES
+    ) -> None:
         super().__init__(cluster)
         self.probe_writes = probe_writes
+        self.files = files
         self.active: dict[str, Throttle] = {}
 
     def _probe_dir(self, node: str) -> str:
@@ -131,6 +138,11 @@ class SlowDiskFault(StartStopFault):
         if lazyfs_on(self.cluster.container(node)):
             return LAZYFS_BACKING
         return self.cluster.plan.node(node).data_dir
+
+    def _throttle(self, c: Container, node: str) -> Throttle:
+        data_dir = self.cluster.plan.node(node).data_dir
+        cgroup = blkio_cgroup(c, self.files)
+        return Throttle(cgroup, data_device(c, data_dir, self.files), self.files)
 
     def start(self, value: JSON) -> JSON:
         cluster = self.cluster
@@ -145,7 +157,7 @@ class SlowDiskFault(StartStopFault):
             # The fsync probes run inside the node (docker exec), which a frozen
             # container refuses; throttling it unverified would taint the run.
             raise NoTarget(f"{node} is paused; its disk slowdown could not be measured now")
-        throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(node).data_dir))
+        throttle = self._throttle(c, node)
         probe_dir = self._probe_dir(node)
         try:
             before = fsync_probe(c, probe_dir, self.probe_writes)
@@ -187,7 +199,7 @@ class SlowDiskFault(StartStopFault):
                 self.active.pop(n, None)  # a stopped container has no cgroup to lift
                 continue
             try:
-                throttle = Throttle(blkio_cgroup(c), data_device(c, cluster.plan.node(n).data_dir))
+                throttle = self._throttle(c, n)
             except FaultError:
                 continue  # e.g. a controller without a data volume: nothing was throttled
             throttle.write("blkio.throttle.write_bps_device", 0)

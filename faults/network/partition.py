@@ -29,7 +29,11 @@ whose destination does not listen yet (a node just started or restarted, still b
 is left out; an answered probe is read again after, in case the destination went away
 during the probe. Reading it only after the probe would race with a node that starts
 listening in between (milliseconds to seconds after it was restarted): its refused dial
-would count as an answer. History value::
+would count as an answer. Links left out are listed under ``unprobed`` (with why); a cut
+in place none of whose links could be probed is ``"verified": null`` with
+``"unconfirmed"`` saying why: no evidence either way, so it neither counts as verified
+nor makes the run unknown.
+History value::
 
     start-partition {"shape": "majority", "mode": "blackhole",
         "groups": [["n1","n3","controller"], ["n2"]], "cut": [["n1","n2"], ...],
@@ -40,7 +44,6 @@ would count as an answer. History value::
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +58,16 @@ from harness.contract.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
 from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext, NemesisOption
 
 from ..agent.probe import ProbeResult, tcp_probe
-from ..common import FaultError, NoTarget, StartStopFault, agent, all_nodes, verified
+from ..common import (
+    REAL_CLOCK,
+    Clock,
+    FaultError,
+    NoTarget,
+    StartStopFault,
+    agent,
+    all_nodes,
+    verified,
+)
 from ..schedule import cycle, heal_all
 from . import shapes
 
@@ -108,15 +120,23 @@ class Links:
 class PartitionFault(StartStopFault):
     """Cut the links a shape names (or a key's leader's); heal every cut on stop."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        super().__init__(cluster)
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        clock: Clock = REAL_CLOCK,
+        probe: Callable[[str, float], ProbeResult] = tcp_probe,
+    ) -> None:
+        """``probe`` probes a client link from the harness (`tcp_probe`; tests pass a fake)."""
+        super().__init__(cluster, clock=clock)
         self.links = Links(cluster.plan.proxies)
         self.touched: dict[str, str] = {}  # proxy → mode it was cut with
         self._toxiproxy_ip: str | None = None  # on the public network, once known
+        self._tcp_probe = probe
 
     def start(self, value: JSON) -> JSON:
         cluster = self.cluster
-        t0 = time.monotonic()
+        t0 = self.clock.now()
         if not isinstance(value, dict) or value.get("mode") not in MODES:
             raise FaultError(f"start-partition expects {{'shape', 'mode', 'cut'}}, got {value!r}")
         mode = str(value["mode"])
@@ -134,9 +154,11 @@ class PartitionFault(StartStopFault):
             links = {(str(a), str(b)) for a, b in value.get("cut", [])}
             spec = dict(value)
         applied = self.apply(cluster.toxiproxy, links, mode)
-        applied_ms = (time.monotonic() - t0) * 1000
+        applied_ms = (self.clock.now() - t0) * 1000
         missing = self.read_back(cluster.toxiproxy, applied, mode)
-        probes = self.probe(cluster, applied, mode)
+        results = self.probe(cluster, applied, mode)
+        probes = {k: p for k, p in results.items() if p.get("outcome") != "skipped"}
+        unprobed = {k: p.get("detail") for k, p in results.items() if k not in probes}
         expected = "silent" if mode == "blackhole" else "refused"
         bad = {k: p for k, p in probes.items() if p["outcome"] != expected}
         problems = []
@@ -146,6 +168,20 @@ class PartitionFault(StartStopFault):
             problems.append(f"probes through cut links should be {expected}, got {bad}")
         if not applied:
             problems.append(f"the cut {sorted(links)} maps to no proxy of this cluster")
+        fields: dict[str, JSON] = {"unprobed": unprobed} if unprobed else {}
+        if not problems and not probes:
+            # In place (read back), but every cut link's source or destination was down
+            # or not listening: no probe could show it holds, none showed it does not.
+            # Neither verified nor a failure: ``verified: null`` with why (a nightly
+            # run under kill + partition must not turn unknown for this).
+            out = verified(True, "", spec, proxies=applied, applied_ms=round(applied_ms, 1))
+            out.update(fields, probes={}, verified=None)
+            out["unconfirmed"] = (
+                f"no probe could be made through the cut links {sorted(applied)} "
+                f"(left out: {unprobed or 'every endpoint down'}): the cut is in place "
+                "in Toxiproxy but untested"
+            )
+            return out
         return verified(
             not problems,
             "; ".join(problems),
@@ -153,6 +189,7 @@ class PartitionFault(StartStopFault):
             proxies=applied,
             applied_ms=round(applied_ms, 1),
             probes=probes,
+            **fields,
         )
 
     def apply(self, tp: LinkControl, cut: Iterable[Link], mode: str) -> dict[str, list[str]]:
@@ -191,8 +228,12 @@ class PartitionFault(StartStopFault):
                     missing.append(name)
         return missing
 
-    def probe(self, cluster: Cluster, applied: dict[str, list[str]], mode: str) -> dict[str, JSON]:
-        """Probe every proxy whose upstream is cut (or disabled), grouped by source."""
+    def probe(
+        self, cluster: Cluster, applied: dict[str, list[str]], mode: str
+    ) -> dict[str, dict[str, JSON]]:
+        """Probe every proxy whose upstream is cut (or disabled), grouped by source. A
+        link that could not be probed (its source or destination down, or not
+        listening) is in the result as ``"outcome": "skipped"`` with the ``detail``."""
         by_src: dict[str, list[ProxyPlan]] = defaultdict(list)
         # Toxiproxy closes a connection whose destination does not accept, toxic or not,
         # so a probe towards a node that is down proves nothing: those are left out.
@@ -202,7 +243,7 @@ class PartitionFault(StartStopFault):
             p = cluster.plan.proxy(name)
             if (mode == "refuse" or "upstream" in streams) and (p.dst in up or mode == "refuse"):
                 candidates.append(p)
-        out: dict[str, JSON] = {}
+        out: dict[str, dict[str, JSON]] = {}
         if mode == "blackhole":
             # Likewise a destination that runs but does not listen yet (a node booting
             # after a start or restart): read BEFORE the probe, see the module docstring.
@@ -213,7 +254,7 @@ class PartitionFault(StartStopFault):
         for p in candidates:
             by_src[p.src].append(p)
 
-        def from_source(src: str, proxies: list[ProxyPlan]) -> dict[str, JSON]:
+        def from_source(src: str, proxies: list[ProxyPlan]) -> dict[str, dict[str, JSON]]:
             if src == CLIENT:
                 return {p.name: self._probe_client(cluster, p).to_json() for p in proxies}
             addresses = {f"toxiproxy:{p.listen_port}": p.name for p in proxies}
@@ -236,11 +277,12 @@ class PartitionFault(StartStopFault):
                 if isinstance(r, dict) and r.get("outcome") == "answered"
             ]
             out.update(_skip_not_listening(cluster, answered, "any more (went down)"))
-        # A source that is down sends nothing anyway: not evidence against the cut.
-        return {k: v for k, v in sorted(out.items()) if v.get("outcome") != "skipped"}
+        # A source that is down sends nothing anyway: neither evidence against the cut
+        # nor for it (`start` tells the skipped apart).
+        return dict(sorted(out.items()))
 
     def _probe_client(self, cluster: Cluster, p: ProxyPlan) -> ProbeResult:
-        return tcp_probe(self._client_address(cluster, p), PROBE_DEADLINE)
+        return self._tcp_probe(self._client_address(cluster, p), PROBE_DEADLINE)
 
     def _client_address(self, cluster: Cluster, p: ProxyPlan) -> str:
         """A client proxy's listener on the Toxiproxy container's own address.
@@ -306,7 +348,7 @@ class PartitionFault(StartStopFault):
 
 def _skip_not_listening(
     cluster: Cluster, proxies: Sequence[ProxyPlan], when: str
-) -> dict[str, JSON]:
+) -> dict[str, dict[str, JSON]]:
     """A ``skipped`` probe result for each of ``proxies`` whose destination does not
     listen on its upstream port (``when`` ends the detail), each (node, port) read once,
     in parallel."""
