@@ -83,7 +83,9 @@ def run(applications: int, seed: int, hold: float) -> dict[str, Any]:
                     "i": i,
                     "shape": value.get("shape"),
                     "mode": value["mode"],
-                    "verified": bool(isinstance(did, dict) and did.get("verified")),
+                    # True, False, or None: skipped (no leader to isolate) or unconfirmed
+                    "verified": did.get("verified") if isinstance(did, dict) else False,
+                    "skipped": did.get("skipped") if isinstance(did, dict) else None,
                     "healed": bool(isinstance(healed, dict) and healed.get("verified")),
                     "applied_ms": did.get("applied_ms") if isinstance(did, dict) else None,
                     "probed": len(probes),
@@ -104,13 +106,14 @@ def run(applications: int, seed: int, hold: float) -> dict[str, Any]:
     times = sorted(r["applied_ms"] for r in rows if isinstance(r["applied_ms"], (int, float)))
     return {
         "applications": len(rows),
-        "verified": sum(r["verified"] for r in rows),
+        "verified": sum(r["verified"] is True for r in rows),
+        "unverified": [r for r in rows if r["verified"] is False or not r["healed"]],
+        "skipped": [r for r in rows if r["verified"] is None],
         "healed": sum(r["healed"] for r in rows),
         "probed_links": sum(r["probed"] for r in rows),
         "applied_ms_median": statistics.median(times) if times else None,
         "applied_ms_p95": times[int(0.95 * (len(times) - 1))] if times else None,
         "applied_ms_max": times[-1] if times else None,
-        "unverified": [r for r in rows if not (r["verified"] and r["healed"])],
     }
 
 
@@ -127,6 +130,8 @@ def main() -> None:
         return
     print(
         f"{result['verified']}/{result['applications']} verified, "
+        f"{len(result['unverified'])} not verified, {len(result['skipped'])} skipped or "
+        "unconfirmed, "
         f"{result['healed']}/{result['applications']} healed, "
         f"{result['probed_links']} links probed; applied_ms median "
         f"{result['applied_ms_median']}, p95 {result['applied_ms_p95']}, "
@@ -134,6 +139,8 @@ def main() -> None:
     )
     for r in result["unverified"]:
         print(f"  not verified: {r}")
+    for r in result["skipped"]:
+        print(f"  skipped or unconfirmed: {r}")
 
 
 if __name__ == "__main__":
