@@ -45,36 +45,11 @@ from harness.contract.plan import CLIENT, ClusterPlan, ClusterSpec, link_name
 from harness.contract.roles import Client, Cluster, Fault, FaultOp, System
 from harness.nemesis import Nemesis
 from harness.systems.replog import ReplogSystem
+from tests.fake_clock import FakeClock
 
 Argv = list[str]
 Reply = tuple[int, bytes, bytes]
 """What a command run in a container gives: exit code, stdout, stderr."""
-
-
-class FakeClock:
-    """Monotonic time that moves only when something sleeps (`faults.common.Clock`)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-        self.on_sleep: list[Callable[[float], None]] = []
-        """Called with the seconds slept so far after each sleep (the world moving on)."""
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self.t
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.t += max(0.0, seconds)
-        for hook in self.on_sleep:
-            hook(self.slept)
-
-    @property
-    def slept(self) -> float:
-        return sum(self.sleeps)
 
 
 def api_error(status: int, explanation: str, path: str = "/containers/x") -> APIError:

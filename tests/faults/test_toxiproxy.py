@@ -16,6 +16,7 @@ import pytest
 
 from compose.offline import TOXIPROXY_VERSION
 from compose.toxiproxy.client import ProxySpec, Toxiproxy, ToxiproxyError
+from tests.fake_clock import FakeClock
 
 
 class FakeToxiproxy:
@@ -89,21 +90,6 @@ def test_500_is_a_clear_error_without_retry(fake: FakeToxiproxy) -> None:
     assert e.value.status == 500
     assert "toxic type unknown" in str(e.value) and "POST /proxies/a/toxics" in str(e.value)
     assert len(fake.requests) == 1
-
-
-class FakeClock:
-    """Time that moves only when the client sleeps between retries."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def assert_gave_up_at_budget(clock: FakeClock, budget: float, attempts: int) -> None:

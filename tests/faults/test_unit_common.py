@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from faults.common import HOST_FILES, REAL_CLOCK, FaultError, agent, exec_json, wait_until
-from tests.faults.fakes import FakeClock, fake_world
+from tests.fake_clock import FakeClock
+from tests.faults.fakes import fake_world
 
 
 def test_the_real_host_files_and_clock(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from harness.contract.history import JSON, F, HistoryWriter, read_history
 from harness.contract.plan import ClusterSpec
 from harness.monitor import Monitor, health, wait_healthy
 from harness.systems.replog import ReplogSystem
+from tests.fake_clock import FakeClock
 from tests.harness.fakes import FakeCluster, FakeSystem, state
 
 ALL = ["n1", "n2", "n3"]
@@ -34,30 +35,15 @@ def cluster(states: list[dict[str, JSON]]) -> FakeCluster:
     return FakeCluster(plan, FakeSystem(states))
 
 
-class FakeTime:
-    """A clock that moves only when slept on."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_wait_healthy_polls_until_healthy_and_is_bounded() -> None:
     c = cluster([state(0, "n1", "leader", ALL)])
-    t = FakeTime()
-    got = wait_healthy(c, timeout=0.3, clock=t, sleep=t.sleep)  # type: ignore[arg-type]
+    t = FakeClock()
+    got = wait_healthy(c, timeout=0.3, clock=t, sleep=t.sleep)
     assert got == {1: "no leader"}
     assert sum(t.sleeps[:-1]) < 0.3 <= sum(t.sleeps) and set(t.sleeps) == {0.1}, t.sleeps
     c.system.states.append(state(1, "n2", "leader", ALL))
-    t2 = FakeTime()
-    assert wait_healthy(c, timeout=5, clock=t2, sleep=t2.sleep) == {}  # type: ignore[arg-type]
+    t2 = FakeClock()
+    assert wait_healthy(c, timeout=5, clock=t2, sleep=t2.sleep) == {}
     assert t2.sleeps == []  # healthy at the first sample: no wait at all
 
 
@@ -68,7 +54,7 @@ def test_monitor_samples_every_replica_once_per_interval(tmp_path: Path) -> None
     states[-1] = {**states[-1], "role": "offline", "leo": -1, "hw": -1, "epoch": -1, "isr": []}
     c = cluster(states)
     h = HistoryWriter(tmp_path / "h.jsonl")
-    t = FakeTime()
+    t = FakeClock()
     m: Monitor
 
     def wait(seconds: float) -> None:
@@ -76,7 +62,7 @@ def test_monitor_samples_every_replica_once_per_interval(tmp_path: Path) -> None
         if len(t.sleeps) == 5:
             m.stopping.set()
 
-    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)  # type: ignore[arg-type]
+    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)
     m.run()  # in this thread: the fake wait stops it after five intervals
     h.close()
     ops, _ = read_history(tmp_path / "h.jsonl")
@@ -91,12 +77,12 @@ def test_monitor_samples_every_replica_once_per_interval(tmp_path: Path) -> None
 def test_a_slow_sample_is_not_followed_by_a_catch_up_burst(tmp_path: Path) -> None:
     c = cluster([state(0, "n1", "leader", ALL)])
     h = HistoryWriter(tmp_path / "h.jsonl")
-    t = FakeTime()
+    t = FakeClock()
     m: Monitor
     real_sample = Monitor.sample
 
     def slow_sample(self: Monitor) -> list[dict[str, JSON]]:
-        t.now += 0.5 if self.samples == 1 else 0.0  # the second sample takes 2.5 intervals
+        t.t += 0.5 if self.samples == 1 else 0.0  # the second sample takes 2.5 intervals
         return real_sample(self)
 
     def wait(seconds: float) -> None:
@@ -104,7 +90,7 @@ def test_a_slow_sample_is_not_followed_by_a_catch_up_burst(tmp_path: Path) -> No
         if len(t.sleeps) == 4:
             m.stopping.set()
 
-    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)  # type: ignore[arg-type]
+    m = Monitor(c, h, interval=0.2, clock=t, wait=wait)
     m.sample = slow_sample.__get__(m)  # type: ignore[method-assign]
     m.run()
     h.close()
