@@ -38,7 +38,7 @@ from harness.contract.glossary import Anomaly
 from harness.contract.results import Results
 from harness.progress import Ui
 from harness.run import run
-from tests.integration.verdicts import assert_safe_run
+from tests.integration.verdicts import assert_safe_run, undecided
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -71,21 +71,11 @@ def anomalies(results: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def unknowns(results: dict[str, Any]) -> dict[str, list[str]]:
-    """Checkers that could not decide, with their first messages (why a run is unknown)."""
-    out: dict[str, list[str]] = {}
-    for name, c in results["checkers"].items():
-        if c.get("valid") == "unknown":
-            msgs = [str(w.get("message", w))[:300] for w in c.get("witnesses", [])[:3]]
-            out[name] = msgs or [str(c.get("error", ""))[:300]]
-    return out
-
-
 def assert_caught(run_dir: Path, code: int, results: dict[str, Any], wanted: set[str]) -> None:
     found = anomalies(results)
     assert results["valid"] is False and code == 1, (
         f"expected the bug to be caught ({sorted(wanted)}), got verdict {results['valid']} "
-        f"(exit {code}), anomalies {found}, undecided {unknowns(results)}; see {run_dir}"
+        f"(exit {code}), anomalies {found}, undecided {undecided(results)}; see {run_dir}"
     )
     assert wanted & set(found), f"expected one of {sorted(wanted)}, got {found}; see {run_dir}"
     # A minimal witness accompanies every anomaly found.
