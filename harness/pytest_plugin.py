@@ -17,6 +17,9 @@ Fixtures:
   test at teardown even if the test forgot to assert.
 - ``floodmark_cluster``: a started cluster (no workload, no faults) for tests that drive
   it themselves; it is removed afterwards, also when the test fails.
+- ``floodmark_runner`` and ``floodmark_driver``: what the two above run with
+  (`harness.run.run`, quiet; `harness.run.DockerDriver`). Override them in a conftest to
+  run scenarios another way; the plugin's own unit tests pass Docker-less fakes.
 
 Options: ``--floodmark-store DIR`` (default ``store``) and ``--floodmark-time-scale X``
 (multiplies every ``time_limit``, e.g. 0.5 for a quick local pass).
@@ -31,17 +34,15 @@ from typing import Any
 
 import pytest
 
-from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
-from compose.images import ensure_images
 from harness.catalogue import CATALOGUE
-from harness.contract.config import build_config
+from harness.contract.config import TestConfig, build_config
 from harness.contract.layout import LATEST, REPORT, RESULTS
 from harness.contract.plan import ClusterSpec
 from harness.contract.results import Results
 from harness.contract.verdict import Verdict
 from harness.monitor import wait_healthy
 from harness.progress import Ui
-from harness.run import run
+from harness.run import ClusterDriver, DockerDriver, run
 from harness.store import new_run_id
 from harness.systems import load_system
 
@@ -86,8 +87,26 @@ class _Runs:
 _RUNS_KEY = pytest.StashKey[_Runs]()
 
 
+Runner = Callable[[TestConfig], int]
+"""Runs one validated config and returns its exit code (`harness.run.run`)."""
+
+
 @pytest.fixture
-def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., ChaosResult]]:
+def floodmark_runner() -> Runner:
+    """How ``floodmark_run`` runs a scenario: `harness.run.run` with a quiet UI."""
+    return lambda config: run(config, Ui(quiet=True))
+
+
+@pytest.fixture
+def floodmark_driver() -> ClusterDriver:
+    """Where ``floodmark_cluster`` starts its cluster: Docker."""
+    return DockerDriver()
+
+
+@pytest.fixture
+def floodmark_run(
+    request: pytest.FixtureRequest, floodmark_runner: Runner
+) -> Iterator[Callable[..., ChaosResult]]:
     """Run a chaos scenario: ``floodmark_run(expect="valid", **config) -> ChaosResult``."""
 
     store = str(request.config.getoption("--floodmark-store"))
@@ -102,7 +121,7 @@ def floodmark_run(request: pytest.FixtureRequest) -> Iterator[Callable[..., Chao
         if "time_limit" in raw:
             raw["time_limit"] = float(raw["time_limit"]) * scale
         config = build_config(raw, CATALOGUE)
-        code = run(config, Ui(quiet=True))
+        code = floodmark_runner(config)
         link = Path(config.store) / config.name / LATEST
         run_dir = link.resolve() if link.exists() else None
         results = None
@@ -143,7 +162,9 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def floodmark_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+def floodmark_cluster(
+    request: pytest.FixtureRequest, floodmark_driver: ClusterDriver
+) -> Iterator[Any]:
     """A started replog cluster (3 nodes, 3 keys, leaders and full ISR), removed afterwards.
 
     Yields a `compose.docker_cluster.DockerCluster` (the `harness.contract.roles.Cluster` the
@@ -161,15 +182,14 @@ def floodmark_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
         str(opts.get("profile", "kafka-0.11")), dict(opts.get("settings", {})), {},
     )  # fmt: skip
     plan = system.render(spec)
-    images = ensure_images(system.images())
-    client = docker_client()
+    images = floodmark_driver.images(system.images(), Ui(quiet=True))
     workdir = Path(tempfile.mkdtemp(prefix="floodmark-cluster-"))
-    cluster = DockerCluster(plan, system, images, workdir, client)
+    cluster = floodmark_driver.cluster(plan, system, images, workdir)
     try:
-        cluster.start()
+        cluster.start(lambda _what: None)
         problems = wait_healthy(cluster, 90.0)
         if problems:
             pytest.fail(f"cluster not healthy after 90 s: {problems}", pytrace=False)
         yield cluster
     finally:
-        remove_labelled(docker_client(), plan.run_id)
+        floodmark_driver.remove(plan.run_id)

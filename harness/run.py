@@ -17,11 +17,13 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -31,7 +33,7 @@ from compose.images import ensure_images
 from faults.registry import FAULT_PACKAGES, node_env
 from harness.contract.config import TestConfig
 from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType
-from harness.contract.plan import ClusterSpec
+from harness.contract.plan import ClusterPlan, ClusterSpec
 from harness.contract.roles import Cluster, FaultPackage, System
 from harness.contract.safely import attempt
 from harness.load import ProcessIds, join_workers, start_workers
@@ -45,6 +47,9 @@ from reports.index import render_index
 from reports.junit import write_junit
 from workloads import WORKLOADS, WorkloadParams
 
+if TYPE_CHECKING:
+    import docker
+
 log = logging.getLogger("floodmark")
 
 STARTUP_TIMEOUT_S = 90.0
@@ -57,6 +62,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.name = signal.Signals(signum).name
 
 
 class SetupError(RuntimeError):
@@ -104,6 +110,64 @@ class Teardown(ExitStack):
         return bool(super().__exit__(*exc))
 
 
+class DrivenCluster(Cluster, Protocol):
+    """A `Cluster` as its driver hands it to `run`: not started yet, and able to keep its
+    nodes' logs before it is removed."""
+
+    def start(self, phase: Callable[[str], None]) -> None:
+        """Create and start everything the plan names; ``phase`` hears each step."""
+        ...
+
+    def collect_logs(self, dest: Path) -> None:
+        """Every node's log into ``dest/<node>.log`` (best effort)."""
+        ...
+
+
+class ClusterDriver(Protocol):
+    """Where a run's cluster lives: the side effects at the edge of `run`. `DockerDriver`
+    is the real one; unit tests pass a Docker-less fake (tests/harness/fakes.py), so the
+    whole lifecycle, teardown and signals included, is tested without Docker."""
+
+    def images(self, names: list[str], ui: Ui) -> dict[str, str]:
+        """Find or build the images ``names``; image name -> id (recorded in test.json)."""
+        ...
+
+    def cluster(
+        self, plan: ClusterPlan, system: System, images: dict[str, str], run_dir: Path
+    ) -> DrivenCluster:
+        """The cluster of ``plan``, not yet started."""
+        ...
+
+    def remove(self, run_id: str) -> dict[str, int]:
+        """Remove every resource labelled with ``run_id``; how many of each kind."""
+        ...
+
+
+class DockerDriver:
+    """`ClusterDriver` on the Docker engine (`compose.docker_cluster`)."""
+
+    def __init__(self) -> None:
+        self._engine: docker.DockerClient | None = None
+
+    def _client(self) -> docker.DockerClient:
+        if self._engine is None:
+            self._engine = docker_client()
+        return self._engine
+
+    def images(self, names: list[str], ui: Ui) -> dict[str, str]:
+        self._client()  # no engine: say so before building anything
+        return ensure_images(names, console=ui.console)
+
+    def cluster(
+        self, plan: ClusterPlan, system: System, images: dict[str, str], run_dir: Path
+    ) -> DrivenCluster:
+        return DockerCluster(plan, system, images, run_dir, self._client())
+
+    def remove(self, run_id: str) -> dict[str, int]:
+        # A fresh engine connection: the old one may have been cut mid-request by a signal.
+        return remove_labelled(docker_client(), run_id)
+
+
 @dataclass
 class Timings:
     marks: dict[str, float] = field(default_factory=dict)
@@ -114,9 +178,14 @@ class Timings:
         return self.marks[what]
 
 
-def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> int:
+def run(
+    config: TestConfig,
+    ui: Ui | None = None,
+    t0: float | None = None,
+    driver: ClusterDriver | None = None,
+) -> int:
     """Run one test; return the exit code (0 valid, 1 invalid, 2 unknown or error,
-    128+signal when interrupted).
+    128+signal when interrupted). ``driver`` (default `DockerDriver`) runs the cluster.
 
     1. store      open store/<test>/<timestamp>/, write test.json (config, seed, versions)
     2. cluster    the System renders the plan; the Docker driver starts networks, volumes,
@@ -146,16 +215,35 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
         dict(config.settings), {**_fault_env(config), **config.env},
     )  # fmt: skip
     plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
-    dclient = docker_client()
+    driver = driver or DockerDriver()
     ui.phase("images")
 
-    images = ensure_images(system.images(), console=ui.console)
+    images = driver.images(system.images(), ui)
     timings.mark("images")
 
     # 1. store
     run_dir = open_run(config, run_id)
     run_dir.cluster_json.write_bytes(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2))
-    _attach_log_file(run_dir)
+    handler = _attach_log_file(run_dir)
+    try:
+        return _lifecycle(config, ui, timings, system, packages, plan, driver, images, run_dir)
+    finally:
+        _detach_log_file(handler)
+
+
+def _lifecycle(
+    config: TestConfig,
+    ui: Ui,
+    timings: Timings,
+    system: System,
+    packages: dict[str, FaultPackage],
+    plan: ClusterPlan,
+    driver: ClusterDriver,
+    images: dict[str, str],
+    run_dir: RunDir,
+) -> int:
+    """Steps 1 (after the store is open) to 10 of `run`, with its log file attached."""
+    run_id = plan.run_id
     meta: dict[str, Any] = {"versions": versions(images), "timings": timings.marks}
     write_test_json(run_dir, config, meta)
     ui.phase(f"run {run_id} → {run_dir.path}")
@@ -168,8 +256,8 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
         try:
             with Teardown(guard) as teardown:
                 teardown.callback(history.close)
-                cluster = DockerCluster(plan, system, images, run_dir.path, dclient)
-                teardown.callback(_remove_cluster, cluster, run_dir, ui, timings)
+                cluster = driver.cluster(plan, system, images, run_dir.path)
+                teardown.callback(_remove_cluster, driver, cluster, run_dir, ui, timings)
 
                 # 2. cluster
                 ui.phase(f"cluster: {config.nodes} {config.system} nodes, {config.keys} keys")
@@ -250,7 +338,16 @@ def run(config: TestConfig, ui: Ui | None = None, t0: float | None = None) -> in
     if outcome["status"] != "completed":
         ui.note(f"run failed: {outcome.get('error')}")
         return 2
-    code = _check_and_report(run_dir, ui)
+    # 9.-10. check and report: a signal here still ends in 128+n (the history is whole;
+    # `floodmark check` and `floodmark report` finish the job later).
+    with SignalGuard():
+        try:
+            code = _check_and_report(run_dir, ui)
+        except Interrupted as e:
+            meta["outcome"] = {**outcome, "interrupted": "check", "signal": e.name}
+            write_test_json(run_dir, config, meta)
+            ui.note(f"interrupted by {e.name} while checking; the history is complete")
+            return 128 + e.signum
     timings.mark("checked")
     write_test_json(run_dir, config, meta)
     return code
@@ -328,11 +425,12 @@ def _test_pause(phase: str) -> float:
     return float(seconds) if name == phase and seconds else 0.0
 
 
-def _remove_cluster(cluster: DockerCluster, run_dir: RunDir, ui: Ui, timings: Timings) -> None:
+def _remove_cluster(
+    driver: ClusterDriver, cluster: DrivenCluster, run_dir: RunDir, ui: Ui, timings: Timings
+) -> None:
     ui.phase("teardown: collecting node logs, removing containers, networks, volumes")
     attempt("collecting node logs", lambda: cluster.collect_logs(run_dir.logs))
-    # A fresh engine connection: the old one may have been cut mid-request by a signal.
-    removed = remove_labelled(docker_client(), cluster.run_id)
+    removed = driver.remove(cluster.run_id)
     timings.mark("teardown_done")
     ui.phase(f"teardown: removed {removed}")
 
@@ -354,8 +452,16 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
     return int(results.exit_code)
 
 
-def _attach_log_file(run_dir: RunDir) -> None:
+def _attach_log_file(run_dir: RunDir) -> logging.Handler:
     handler = logging.FileHandler(run_dir.harness_log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
     logging.getLogger("floodmark").addHandler(handler)
     logging.getLogger("floodmark").setLevel(logging.INFO)
+    return handler
+
+
+def _detach_log_file(handler: logging.Handler) -> None:
+    """One run's ``harness.log`` gets that run's lines only (certify and pytest run many
+    runs in one process)."""
+    logging.getLogger("floodmark").removeHandler(handler)
+    handler.close()

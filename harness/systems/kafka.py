@@ -74,11 +74,12 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
+import confluent_kafka as ck
 import jinja2
 
 from harness.contract.config import ConfigError
@@ -113,6 +114,8 @@ TOPIC: Final = "floodmark"
 CONFIG_PATH: Final = "/etc/floodmark/kafka/server.properties"
 DATA_DIR: Final = "/data/kafka"
 LOGDUMP: Final = "/opt/kafka/kafka_logdump.py"
+CHECKPOINT_WAIT_S: Final = 2.0
+"""Wait before the replica dumps: replication-offset-checkpoint is written every 1 s."""
 
 PROFILES: Final[dict[str, dict[str, Any]]] = {
     "safe": {
@@ -216,7 +219,19 @@ class KafkaSystem:
         "fsync": "safe plus an fsync per message (survives power loss of every node)",
     }
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        connect: Callable[[str], Any] = admin_client,
+        consumer: Callable[[dict[str, Any]], Any] = ck.Consumer,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``connect`` makes an AdminClient for a bootstrap (`admin_client`), ``consumer``
+        the leader-epoch watcher's consumer from its config, ``sleep`` waits for the
+        checkpoints before the replica dumps: confluent-kafka and real time by default,
+        fakes in unit tests."""
+        self._connect = connect
+        self._make_consumer = consumer
+        self._sleep = sleep
         self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
         self._min_isr = 2
         self._ready = False
@@ -329,6 +344,7 @@ class KafkaSystem:
                     ).lower(),
                 },
                 timeout_s=timeout_s,
+                connect=self._connect,
             )
             self._ready = True
 
@@ -341,10 +357,11 @@ class KafkaSystem:
         # Metadata and the leaders' HW first, the replicas' files after: a replica's LEO is
         # then read no earlier than the HW it is compared with (hw-above-leo).
         if self._admin is None:
-            self._admin = admin_client(self._admin_bootstrap(cluster))
+            self._admin = self._connect(self._admin_bootstrap(cluster))
             self._epochs = LeaderEpochWatcher(
-                self._admin_bootstrap(cluster), TOPIC, cluster.plan.keys
-            )
+                self._admin_bootstrap(cluster), TOPIC, cluster.plan.keys,
+                consumer=self._make_consumer,
+            )  # fmt: skip
         leaders = self._epochs.leaders() if self._epochs is not None else {}
         meta = describe_partitions(self._admin, TOPIC)
         with ThreadPoolExecutor(max_workers=len(brokers)) as pool:
@@ -384,7 +401,7 @@ class KafkaSystem:
 
     def dump_replicas(self, cluster: Cluster) -> list[dict[str, JSON]]:
         """Every replica's log as on its disk (nodes that cannot be read are left out)."""
-        time.sleep(2.0)  # let replication-offset-checkpoint catch up (written every 1 s)
+        self._sleep(CHECKPOINT_WAIT_S)
         dumps: list[dict[str, JSON]] = []
         for node in cluster.plan.brokers:
             parts = _logdump(cluster, node, summary=False)

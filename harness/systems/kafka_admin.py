@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,14 +72,18 @@ def ensure_topic(
     replication_factor: int,
     configs: dict[str, str],
     timeout_s: float,
+    connect: Callable[[str], Any] = admin_client,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Create ``topic`` if it does not exist, then wait (polling) until every partition
-    has a leader and ``replication_factor`` in-sync replicas."""
-    admin = admin_client(bootstrap)
-    deadline = time.monotonic() + timeout_s
+    has a leader and ``replication_factor`` in-sync replicas. ``connect`` makes the
+    AdminClient (`admin_client`); ``clock`` and ``sleep`` pace the polling."""
+    admin = connect(bootstrap)
+    deadline = clock() + timeout_s
     last = "no answer yet"
     created = False
-    while time.monotonic() < deadline:
+    while clock() < deadline:
         if not created:
             fut = admin.create_topics(
                 [NewTopic(topic, partitions, replication_factor, config=configs)],
@@ -112,7 +117,7 @@ def ensure_topic(
                     last = f"{len(bad)} partitions without a leader or a full ISR"
                 else:
                     last = f"topic metadata: {tm.error if tm is not None else 'absent'}"
-        time.sleep(0.5)
+        sleep(0.5)
     raise TopicSetupError(
         f"topic {topic!r} ({partitions} partitions, RF {replication_factor}) was not ready "
         f"after {timeout_s:.0f} s; last: {last}. Check the broker logs in the run directory "
@@ -163,7 +168,15 @@ class LeaderEpochWatcher:
     until the new leader appends. A consumer with every partition assigned and paused
     (it never fetches) keeps the metadata fresh every ``refresh_ms``."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, refresh_ms: int = 500) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        partitions: int,
+        refresh_ms: int = 500,
+        consumer: Callable[[dict[str, Any]], Any] = ck.Consumer,
+    ) -> None:
+        """``consumer`` makes the (paused) consumer from its config (``ck.Consumer``)."""
         self._latest: dict[int, tuple[int, int]] = {}
         self._topic = topic
         conf: dict[str, Any] = {
@@ -175,7 +188,7 @@ class LeaderEpochWatcher:
             "topic.metadata.refresh.interval.ms": refresh_ms,
             "stats_cb": self._on_stats,
         }
-        self._consumer = ck.Consumer(conf)
+        self._consumer = consumer(conf)
         tps = [ck.TopicPartition(topic, p, ck.OFFSET_END) for p in range(partitions)]
         self._consumer.assign(tps)
         self._consumer.pause(tps)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -209,16 +210,17 @@ def read_partition(
     start: int,
     deadline: float,
     max_records: int,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ReadResult:
     """Assign ``topic``/``key`` at ``start`` (an offset, or ``ck.OFFSET_BEGINNING``) and
-    consume until the partition-EOF event, ``max_records`` or ``deadline`` (monotonic)."""
+    consume until the partition-EOF event, ``max_records`` or ``deadline`` (on ``clock``)."""
     tp = ck.TopicPartition(topic, key, start)
     consumer.assign([tp])
     records: list[list[JSON]] = []
     caught_up = False
     error: str | None = None
     while len(records) < max_records and not caught_up and error is None:
-        left = deadline - time.monotonic()
+        left = deadline - clock()
         if left <= 0:
             break
         # poll() returns as soon as one message or event is ready (consume() would wait
@@ -242,10 +244,22 @@ class KafkaClient:
     """One logical client process: a producer and a consumer, opened lazily per role.
 
     ``invoke`` never raises for a Kafka error; it maps it through `ERROR_TABLE`.
+    ``producer`` and ``consumer`` make the librdkafka handles from their configs, and
+    ``clock`` (monotonic seconds) times the waits: confluent-kafka's and real time by
+    default, fakes in unit tests.
     """
 
-    def __init__(self, config: KafkaClientConfig) -> None:
+    def __init__(
+        self,
+        config: KafkaClientConfig,
+        producer: Callable[[dict[str, Any]], ck.Producer] = ck.Producer,
+        consumer: Callable[[dict[str, Any]], ck.Consumer] = ck.Consumer,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
+        self._make_producer = producer
+        self._make_consumer = consumer
+        self._clock = clock
         self._producer: ck.Producer | None = None
         self._consumer: ck.Consumer | None = None
 
@@ -279,7 +293,7 @@ class KafkaClient:
 
     def _send(self, value: JSON) -> Completion:
         if self._producer is None:
-            self._producer = ck.Producer(self.config.producer_conf())
+            self._producer = self._make_producer(self.config.producer_conf())
         producer = self._producer
         key, v = int(value["key"]), value["value"]
         reports: list[tuple[ck.KafkaError | None, int]] = []
@@ -299,8 +313,8 @@ class KafkaClient:
             return Completion(send_outcome(err, single_attempt=True), value, error=err.name())
         # librdkafka reports every message within message.timeout.ms; the margin covers
         # the report's own way back.
-        deadline = time.monotonic() + self.config.message_timeout_ms / 1000 + 5.0
-        while not reports and time.monotonic() < deadline:
+        deadline = self._clock() + self.config.message_timeout_ms / 1000 + 5.0
+        while not reports and self._clock() < deadline:
             producer.poll(0.1)
         if not reports:
             return Completion(OpType.INFO, value, error=CLIENT_TIMEOUT)
@@ -314,12 +328,12 @@ class KafkaClient:
 
     def _consumer_for_reads(self) -> ck.Consumer:
         if self._consumer is None:
-            self._consumer = ck.Consumer(self.config.consumer_conf())
+            self._consumer = self._make_consumer(self.config.consumer_conf())
         return self._consumer
 
     def _poll(self, value: JSON) -> Completion:
         key, start = int(value["key"]), int(value["from"])
-        deadline = time.monotonic() + self.config.poll_timeout_s
+        deadline = self._clock() + self.config.poll_timeout_s
         res = read_partition(
             self._consumer_for_reads(),
             self.config.topic,
@@ -327,6 +341,7 @@ class KafkaClient:
             start,
             deadline,
             self.config.max_records,
+            self._clock,
         )
         if res.error is not None and not res.records:
             return Completion(OpType.FAIL, value, error=res.error)
@@ -337,14 +352,16 @@ class KafkaClient:
 
     def _final_read(self, value: JSON) -> Completion:
         key = int(value["key"])
-        deadline = time.monotonic() + self.config.final_read_timeout_s
+        deadline = self._clock() + self.config.final_read_timeout_s
         consumer = self._consumer_for_reads()
         records: list[list[JSON]] = []
         res = ReadResult([], -1, False, None)
         start: int = ck.OFFSET_BEGINNING
         # Read in chunks until caught up with the HW (or the deadline).
-        while time.monotonic() < deadline:
-            res = read_partition(consumer, self.config.topic, key, start, deadline, 10_000)
+        while self._clock() < deadline:
+            res = read_partition(
+                consumer, self.config.topic, key, start, deadline, 10_000, self._clock
+            )
             records.extend(res.records)
             if res.records:
                 start = int(res.records[-1][0]) + 1
