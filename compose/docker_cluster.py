@@ -36,6 +36,7 @@ from typing import Any, Final, TypeVar
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 from docker.models.networks import Network
 from docker.models.volumes import Volume
@@ -385,9 +386,11 @@ def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> d
         vols = best_effort("listing volumes", lambda: client.volumes.list(filters=flt), no_volumes)
         if not vols:
             break
-        for v in vols:
-            removed["volumes"] += attempt(f"removing volume {v.name}", _remover(v))
-        time.sleep(0.2)
+        vols_gone = sum(attempt(f"removing volume {v.name}", _remover(v)) for v in vols)
+        removed["volumes"] += vols_gone
+        if vols_gone == len(vols):
+            break  # all gone: nothing to retry
+        time.sleep(0.2)  # a volume still held by a container being removed: again
     return removed
 
 
@@ -410,7 +413,7 @@ def docker_client(timeout: int = 60) -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
-    except docker.errors.DockerException as e:
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
         raise RuntimeError(
             f"cannot reach the Docker engine ({e}). Start it with `make docker` "
             "(scripts/ensure-docker.sh) or set DOCKER_HOST."

@@ -295,7 +295,11 @@ def ensure(
             spec = IMAGES[name]
             task = display.task(name)
             start = time.monotonic()
-            h = _hash(spec, _base_id(api, spec))
+            try:
+                h = _hash(spec, _base_id(api, spec))
+            except inputs.InputError as e:
+                display.status(task, "FAILED", done=True)
+                raise ImageError(str(e)) from e  # it says which input and what to do
             tags = spec.tags_for(h)
             rebuild = force and name in names
             image_id = None if rebuild else _up_to_date(api, spec, tags, h)
