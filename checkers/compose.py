@@ -1,8 +1,8 @@
 """Composing the checkers: read the history once, feed every checker, merge verdicts.
 
-`check_history` streams ``history.jsonl`` (`harness.contract.history.iter_history`) and
+`check_history` streams ``history.jsonl`` (`harness.contract.history.iter_lines`) and
 hands each op to the registered checkers (`checkers.registry.CHECKERS`) that asked for
-its ``f``, together with the ``invoke`` a client completion completes. `Pairing` is the
+its ``f`` and type, together with the ``invoke`` a client completion completes. `Pairing` is the
 only place in floodmark that pairs invokes with completions (the reports reuse it through
 `paired`), and it enforces the pairing rule of DESIGN.md §3: a client process invokes,
 then completes that same operation, before it invokes again. A history breaking that
@@ -12,13 +12,25 @@ Isolation: an exception inside one checker (in ``observe`` or ``result``) makes 
 anomaly of that checker ``unknown`` with the error text, and the other checkers go on.
 Only a malformed history stops the whole check.
 
+Pairing also holds a completion to its invoke's value: the same key, and a send's
+``value`` or a poll's ``from`` (a history saying otherwise is malformed, naming both
+lines).
+
 Verdict: invalid if any safety anomaly occurred; else unknown if something could not be
-decided (a checker of safety anomalies failed, acknowledged writes were `unseen`, or
-the history holds no client operation at all, so nothing was checked); else valid
-(`merge_verdicts`). Liveness anomalies (`harness.contract.glossary.Kind.LIVENESS`) go
-into the results' liveness section (`checkers.liveness.LivenessChecker.section`, given
-the statistics' windows without an ok op) and never change the verdict, not even when
-the liveness checker itself breaks.
+decided (a checker of safety anomalies failed, acknowledged or polled values were
+`unseen`, or nothing was checked: no acknowledged write and no value or HW an ok poll
+returned was looked for in a complete final read, `checkers.core.Covers`); else valid
+(`merge_verdicts`).
+
+Speed: the history is decoded by blocks straight into typed lines
+(`harness.contract.history.iter_lines`) and routed by op type and ``f`` in one loop
+(`_Run.consume`) to the checkers that asked for them; checking a history costs about
+three times parsing it with orjson (bench/check_bench.py).
+
+Liveness anomalies (`harness.contract.glossary.Kind.LIVENESS`) go into the results'
+liveness section (`checkers.liveness.LivenessChecker.section`, given the statistics'
+windows without an ok op) and never change the verdict, not even when the liveness
+checker itself breaks.
 """
 
 from __future__ import annotations
@@ -27,9 +39,9 @@ import datetime
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn, cast
 
-from checkers.core import NEMESIS_OPS, Checker
+from checkers.core import NEMESIS_OPS, Checker, Covers, Routed
 from checkers.liveness import LivenessChecker
 from checkers.registry import CHECKERS
 from checkers.stats import StatsFold
@@ -37,11 +49,17 @@ from harness.contract.glossary import LIVENESS, SAFETY
 from harness.contract.history import (
     JSON,
     NEMESIS,
+    F,
+    FinalReadLine,
     HistoryError,
+    Line,
     Op,
     OpType,
+    OtherLine,
+    PollLine,
     ReadStats,
-    iter_history,
+    SendLine,
+    iter_lines,
 )
 from harness.contract.layout import HISTORY
 from harness.contract.results import CheckResult, Liveness, Results
@@ -81,7 +99,7 @@ def check_history(
     """
     h = history_path(path)
     read = ReadStats()
-    return check_ops(iter_history(h, read), checkers, where=str(h), read=read)
+    return check_lines(iter_lines(h, read), checkers, where=str(h), read=read)
 
 
 def check_ops(
@@ -91,8 +109,21 @@ def check_ops(
     where: str = "<history>",
     read: ReadStats | None = None,
 ) -> Results:
-    """Check a stream of ops (e.g. a list in a test). ``read`` carries the reader's notes
-    (torn last line); it is consulted after ``ops`` is exhausted."""
+    """Check a stream of ops (e.g. a list in a test), each validated as a history line
+    would be. ``read`` carries the reader's notes (torn last line); it is consulted after
+    ``ops`` is exhausted."""
+    lines = ([Line.from_op(op, where)] for op in ops)
+    return check_lines(lines, checkers, where=where, read=read)
+
+
+def check_lines(
+    batches: Iterable[list[Line]],
+    checkers: Mapping[str, Callable[[], Checker]] | None = None,
+    *,
+    where: str = "<history>",
+    read: ReadStats | None = None,
+) -> Results:
+    """Check batches of decoded lines (`harness.contract.history.iter_lines`)."""
     # The checkers keep hundreds of thousands of long-lived objects and make no reference
     # cycles; the cyclic collector would rescan them again and again (about a third of the
     # time of a large check), so it is paused while the history streams through.
@@ -100,11 +131,30 @@ def check_ops(
     gc.disable()
     try:
         run = _Run(checkers if checkers is not None else CHECKERS, where)
-        run.consume(ops)
+        run.consume(batches)
         return run.finish(where, read)
     finally:
         if collecting:
             gc.enable()
+
+
+def _mismatch(invoke_value: JSON, value: JSON, f: str) -> str | None:
+    """What a completion of ``f`` changed of its invoke's value (None: nothing): its key,
+    and a send's value or a poll's ``from``."""
+    fields = _CARRIED.get(f)
+    if fields is None or type(invoke_value) is not dict or type(value) is not dict:
+        return None
+    for name in fields:
+        if invoke_value.get(name) != value.get(name):
+            return f"{name} {value.get(name)!r} where its invoke had {invoke_value.get(name)!r}"
+    return None
+
+
+_CARRIED: Final[dict[str, tuple[str, ...]]] = {
+    str(F.SEND): ("key", "value"),
+    str(F.POLL): ("key", "from"),
+    str(F.FINAL_READ): ("key",),
+}
 
 
 class Pairing:
@@ -113,7 +163,9 @@ class Pairing:
     Calling it on ops yields ``(op, invoke)``: ``invoke`` is the op a client completion
     completes, ``None`` for an invoke and for nemesis and monitor ops. It raises
     `HistoryError` when a process invokes twice without completing, or completes what it
-    did not invoke (or with another ``f``). ``pending`` holds the invokes still open.
+    did not invoke, with another ``f``, or with another key or value (DESIGN.md §3:
+    a completion carries its invoke's value). ``pending`` holds the invokes still open.
+    The checkers' own loop (`_Run.consume`) pairs `Line` s by the same rule.
     """
 
     __slots__ = ("pending", "where")
@@ -124,45 +176,63 @@ class Pairing:
 
     def __call__(self, ops: Iterable[Op]) -> Iterator[tuple[Op, Op | None]]:
         pending = self.pending
+        where = self.where
         for op in ops:
             process = op.process
             if type(process) is not int:
                 yield op, None
-            elif op.type is OpType.INVOKE:
+            elif op.type is _INVOKE_T:
                 if process in pending:
-                    self._twice(op, process)
+                    _twice(where, op.index, op.f, process, pending[process])
                 pending[process] = op
                 yield op, None
             else:
                 invoke = pending.pop(process, None)
                 if invoke is None or invoke.f != op.f:
-                    self._unpaired(op, process, invoke)
+                    _unpaired(where, op.index, op.type, op.f, process, invoke)
+                changed = _mismatch(invoke.value, op.value, op.f)
+                if changed is not None:
+                    _changed(where, op.index, op.type, op.f, process, invoke.index, changed)
                 yield op, invoke
 
-    def _twice(self, op: Op, process: int) -> None:
-        open_op = self.pending[process]
-        raise HistoryError(
-            self.where,
-            op.index + 1,
-            f"process {process} invokes {op.f} while its {open_op.f} invoked on line "
-            f"{open_op.index + 1} has not completed (every invoke is followed by exactly one "
-            "completion before the process invokes again)",
-        )
 
-    def _unpaired(self, op: Op, process: int, invoke: Op | None) -> None:
-        if invoke is None:
-            raise HistoryError(
-                self.where,
-                op.index + 1,
-                f"{op.type} {op.f} of process {process} completes nothing: that process has "
-                "no invoke waiting",
-            )
+def _twice(where: str, index: int, f: str, process: int, open_op: Op | Line) -> None:
+    raise HistoryError(
+        where,
+        index + 1,
+        f"process {process} invokes {f} while its {open_op.f} invoked on line "
+        f"{open_op.index + 1} has not completed (every invoke is followed by exactly one "
+        "completion before the process invokes again)",
+    )
+
+
+def _unpaired(
+    where: str, index: int, typ: OpType, f: str, process: int, invoke: Op | Line | None
+) -> NoReturn:
+    if invoke is None:
         raise HistoryError(
-            self.where,
-            op.index + 1,
-            f"{op.type} {op.f} of process {process} completes a {invoke.f} (invoked on line "
-            f"{invoke.index + 1}); a completion must have its invoke's f",
+            where,
+            index + 1,
+            f"{typ} {f} of process {process} completes nothing: that process has no invoke waiting",
         )
+    raise HistoryError(
+        where,
+        index + 1,
+        f"{typ} {f} of process {process} completes a {invoke.f} (invoked on line "
+        f"{invoke.index + 1}); a completion must have its invoke's f",
+    )
+
+
+def _changed(
+    where: str, index: int, typ: OpType, f: str, process: int, invoked: int, what: str
+) -> NoReturn:
+    raise HistoryError(
+        where,
+        index + 1,
+        f"{typ} {f} of process {process} (line {index + 1}) completes the invoke on line "
+        f"{invoked + 1} but carries {what}; a completion must carry its invoke's key and "
+        "value",
+    )
 
 
 def paired(ops: Iterable[Op], where: str = "<history>") -> Iterator[tuple[Op, Op | None]]:
@@ -170,70 +240,119 @@ def paired(ops: Iterable[Op], where: str = "<history>") -> Iterator[tuple[Op, Op
     return Pairing(where)(ops)
 
 
+_INVOKE_T: Final = OpType.INVOKE
+
 _STATS: Final = "statistics"
 """The route name of the `StatsFold` (its failure is a note, not an unknown verdict)."""
 
-_Observe = Callable[[Op, "Op | None"], None]
+_Observe = Callable[[Line, "Line | None"], None]
 
 
 class _Run:
-    """The state of one check: the checkers, their routes by ``f``, the open invokes."""
+    """The state of one check: the checkers, their routes by type and ``f``, the open
+    invokes."""
 
     def __init__(self, factories: Mapping[str, Callable[[], Checker]], where: str) -> None:
         self.where = where
         self.checkers: dict[str, Checker] = {}
         self.errors: dict[str, str] = {}
+        self.wants: dict[str, tuple[tuple[str, frozenset[OpType]], ...]] = {}
         for name, factory in factories.items():
             try:
-                self.checkers[name] = factory()
+                c = self.checkers[name] = factory()
+                self.wants[name] = tuple((str(f), frozenset(ts)) for f, ts in c.wants.items())
             except Exception as e:  # noqa: BLE001 - isolation: this checker becomes unknown
                 self.errors[name] = f"{name} checker could not start: {type(e).__name__}: {e}"
         self.stats = StatsFold()
         self.stats_error: str | None = None
-        self.routes: dict[str, tuple[tuple[str, _Observe], ...]] = {}
+        self.routes: dict[OpType, dict[str, tuple[tuple[str, _Observe], ...]]] = {}
         self._route()
-        self.pairing = Pairing(where)
+        self.pending: dict[int, Line] = {}
         self.ops = 0
         self.client_ops = 0
 
     def _route(self) -> None:
-        routes: dict[str, list[tuple[str, _Observe]]] = {}
+        routes: dict[OpType, dict[str, list[tuple[str, _Observe]]]] = {t: {} for t in OpType}
         for name, c in self.checkers.items():
-            if name not in self.errors:
-                for f in c.fs:
-                    routes.setdefault(f, []).append((name, c.observe))
+            if name in self.errors:
+                continue
+            if isinstance(c, Routed):
+                for t, handlers in c.handlers().items():
+                    for f, handler in handlers.items():
+                        routes[t].setdefault(f, []).append((name, handler))
+                continue
+            for f, types in self.wants[name]:
+                for t in types:
+                    routes[t].setdefault(f, []).append((name, c.observe))
         if self.stats_error is None:
-            for f in self.stats.fs:
-                routes.setdefault(f, []).append((_STATS, self.stats.observe))
-        self.routes = {f: tuple(observers) for f, observers in routes.items()}
+            for t, handlers in self.stats.handlers().items():
+                for f, handler in handlers.items():
+                    routes[t].setdefault(f, []).append((_STATS, handler))
+        self.routes = {
+            t: {f: tuple(observers) for f, observers in fs.items()} for t, fs in routes.items()
+        }
 
-    def consume(self, ops: Iterable[Op]) -> None:
-        """Feed every op to the checkers that asked for its ``f`` (the hot loop: locals)."""
-        routes_get = self.routes.get
-        n = clients = 0
+    def consume(self, batches: Iterable[list[Line]]) -> None:
+        """Pair each op and feed it to the checkers that asked for its type and ``f``.
+
+        This is the hot loop of floodmark check (once per op of the history): locals
+        only, one dictionary lookup to route, the pairing rule written out inline."""
+        routes = self.routes
+        pending = self.pending
+        where = self.where
+        invoke_t = OpType.INVOKE
+        n = others = 0
         try:
-            for op, invoke in self.pairing(ops):
-                n += 1
-                process = op.process
-                if type(process) is int:
-                    clients += 1
-                elif process == NEMESIS:
-                    for name, observe in routes_get(NEMESIS_OPS, ()):
+            for lines in batches:
+                n += len(lines)
+                for op in lines:
+                    process = op.process
+                    invoke: Line | None = None
+                    if type(process) is int:
+                        if op.type is invoke_t:
+                            if process in pending:
+                                _twice(where, op.index, op.f, process, pending[process])
+                            pending[process] = op
+                        else:
+                            invoke = pending.pop(process, None)
+                            cls = type(op)
+                            if (
+                                invoke is None
+                                or type(invoke) is not cls
+                                or (cls is OtherLine and invoke.f != op.f)
+                            ):
+                                _unpaired(where, op.index, op.type, op.f, process, invoke)
+                            iv, v = invoke.value, op.value
+                            if (
+                                (cls is SendLine and (iv.key != v.key or iv.value != v.value))
+                                or (cls is PollLine and (iv.key != v.key or iv.start != v.start))
+                                or (cls is FinalReadLine and iv.key != v.key)
+                            ):
+                                self._changed(op, invoke)
+                    else:
+                        others += 1
+                        if process == NEMESIS:
+                            for name, observe in routes[op.type].get(NEMESIS_OPS, ()):
+                                try:
+                                    observe(op, None)
+                                except Exception as e:  # noqa: BLE001 - isolation, as below
+                                    self._failed(name, op, e)
+                                    routes = self.routes
+                    for name, observe in routes[op.type].get(op.f, ()):
                         try:
                             observe(op, invoke)
-                        except Exception as e:  # noqa: BLE001 - isolation, as below
+                        except Exception as e:  # noqa: BLE001 - isolation: see the module docstring
                             self._failed(name, op, e)
-                            routes_get = self.routes.get
-                for name, observe in routes_get(op.f, ()):
-                    try:
-                        observe(op, invoke)
-                    except Exception as e:  # noqa: BLE001 - isolation: see the module docstring
-                        self._failed(name, op, e)
-                        routes_get = self.routes.get
+                            routes = self.routes
         finally:
-            self.ops, self.client_ops = n, clients
+            self.ops, self.client_ops = n, n - others
 
-    def _failed(self, name: str, op: Op, e: Exception) -> None:
+    def _changed(self, op: Line, invoke: Line) -> NoReturn:
+        what = _mismatch(invoke.to_json()["value"], op.to_json()["value"], op.f)
+        assert isinstance(op.process, int)
+        _changed(self.where, op.index, op.type, op.f, op.process, invoke.index, str(what))
+
+    def _failed(self, name: str, op: Line, e: Exception) -> None:
         what = f"on op {op.index} ({op.f} {op.type}): {type(e).__name__}: {e}"
         if name == _STATS:
             self.stats_error = f"statistics failed {what}"
@@ -263,8 +382,9 @@ class _Run:
 
         notes: list[str] = []
         verdicts = [r.verdict for r in ordered.values()]
-        if self.client_ops == 0:
-            notes.append("the history holds no client operation: nothing was checked")
+        nothing = self._nothing_checked()
+        if nothing is not None:
+            notes.append(nothing)
             verdicts.append(Verdict.UNKNOWN)
         torn = read is not None and read.torn_last_line
         if torn and read is not None:
@@ -272,7 +392,7 @@ class _Run:
                 f"the last line (line {read.lines}) was torn, the harness having been "
                 f"stopped mid-write; it was ignored: {read.torn_text!r}"
             )
-        pending = self.pairing.pending
+        pending = self.pending
         if pending:
             notes.append(
                 f"{len(pending)} client invoke(s) never completed; they count as "
@@ -280,7 +400,7 @@ class _Run:
             )
         stats: dict[str, JSON] = {"ops": self.ops, "torn_last_line": torn}
         try:
-            stats.update(self.stats.result())
+            stats.update(self.stats.result(self.pending.values()))
         except Exception as e:  # noqa: BLE001 - stats are not safety; noted and skipped
             self.stats_error = self.stats_error or f"statistics failed: {type(e).__name__}: {e}"
         if self.stats_error is not None:
@@ -296,6 +416,26 @@ class _Run:
             checked_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             liveness=liveness,
         )
+
+    def _nothing_checked(self) -> str | None:
+        """Why nothing was checked, or None. Valid means something was: the checkers that
+        look values up (`checkers.core.Covers`) looked for at least one; when none of them
+        ran, at least the history holds a client op."""
+        covering = [
+            c
+            for name, c in self.checkers.items()
+            if name not in self.errors and callable(getattr(c, "looked_for", None))
+        ]
+        if covering:
+            if sum(cast(Covers, c).looked_for() for c in covering) > 0:
+                return None
+            return (
+                "nothing was checked: no acknowledged write and no value or HW an ok poll "
+                "returned was looked for in a complete final read"
+            )
+        if self.client_ops == 0:
+            return "the history holds no client operation: nothing was checked"
+        return None
 
     def _liveness(self, anomalies: dict[str, CheckResult], availability: JSON) -> Liveness | None:
         """The liveness section (the liveness checker's, given the statistics' windows

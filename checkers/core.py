@@ -2,21 +2,24 @@
 
 A checker is a *fold* over the history. The composer (`checkers.compose`) reads
 ``history.jsonl`` once, front to back, and calls ``observe(op, invoke)`` for every op
-whose ``f`` the checker asked for (``invoke`` is the op a client completion completes,
-``None`` otherwise); at the end ``result()`` turns what it kept into one `CheckResult`
-per anomaly it decides. A checker keeps only what its witnesses need (the first op that
-established a fact, e.g. the ack of a value), so checking is linear in the number of
-ops and never holds the whole history in memory. A tiny one::
+whose ``f`` and ``type`` the checker asked for in ``wants`` (``invoke`` is the op a
+client completion completes, ``None`` otherwise); at the end ``result()`` turns what it
+kept into one `CheckResult` per anomaly it decides. The ops are
+`harness.contract.history.Line` s: their ``value`` is typed (`SendValue`, `PollValue`, ...),
+so a checker reads ``op.value.key``, never a dict it must check first. A checker keeps
+only what its witnesses need (the first op that established a fact, e.g. the ack of a
+value), so checking is linear in the number of ops and never holds the whole history in
+memory. A tiny one::
 
     class CountSends:
         anomalies = (Anomaly.DUPLICATE,)
-        fs = frozenset({F.SEND})
+        wants = {F.SEND: frozenset({OpType.OK})}
         def __init__(self): self.book = WitnessBook(Anomaly.DUPLICATE); self.seen = {}
         def observe(self, op, invoke):
-            if op.type is OpType.OK and op.value["value"] in self.seen:
-                first = self.seen[op.value["value"]]
+            if op.value.value in self.seen:
+                first = self.seen[op.value.value]
                 self.book.note(lambda: witness("seen twice", (first, op)))
-            self.seen.setdefault(op.value["value"], op)
+            self.seen.setdefault(op.value.value, op)
         def result(self): return {Anomaly.DUPLICATE: self.book.result()}
 
 A witness (`harness.contract.results.Witness`) is one occurrence of an anomaly: a
@@ -35,11 +38,16 @@ so nobody mistakes the excerpt for the whole read.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import ClassVar, Final, Protocol
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import ClassVar, Final, Protocol, runtime_checkable
+
+from msgspec import structs
 
 from harness.contract.glossary import Anomaly
-from harness.contract.history import JSON, Op
+from harness.contract.history import JSON, Line, OpType
 from harness.contract.results import CheckResult, Witness
 from harness.contract.verdict import Verdict
 
@@ -47,8 +55,13 @@ WITNESS_CAP: Final = 20
 """At most this many witnesses per anomaly are kept (`CheckResult.count` has them all)."""
 
 NEMESIS_OPS: Final = "<nemesis>"
-"""A pseudo ``f`` in a checker's ``fs``: every op of process ``"nemesis"``, whatever its
-``f`` (fault packages name their ops ``start-<package>`` / ``stop-<package>``)."""
+"""A pseudo ``f`` in a checker's ``wants``: every op of process ``"nemesis"``, whatever
+its ``f`` (fault packages name their ops ``start-<package>`` / ``stop-<package>``)."""
+
+EVERY: Final = frozenset(OpType)
+"""Every op type: ``wants = {F.FINAL_READ: EVERY}``."""
+COMPLETIONS: Final = frozenset({OpType.OK, OpType.FAIL, OpType.INFO})
+OK: Final = frozenset({OpType.OK})
 
 RECORDS_SHOWN: Final = 20
 """Longer ``records`` lists in witness ops are cut to an excerpt of this many."""
@@ -56,7 +69,7 @@ RECORDS_SHOWN: Final = 20
 
 def witness(
     message: str,
-    ops: Sequence[Op],
+    ops: Sequence[Line],
     *,
     key: int | None = None,
     offset: int | None = None,
@@ -75,18 +88,80 @@ def witness(
 class Checker(Protocol):
     """A fold over the history deciding one or more anomalies.
 
-    ``fs`` names the operations (``op.f``) the checker wants; the composer passes it
-    only those. ``observe`` receives each such op in history order and, for a client
-    completion, the ``invoke`` it completes (``None`` otherwise). ``result`` is called
-    once at the end and returns a result for every anomaly in ``anomalies``.
+    ``wants`` names the operations (``op.f``) the checker wants and, for each, the op
+    types; the composer passes it only those. ``observe`` receives each such op in
+    history order and, for a client completion, the ``invoke`` it completes (``None``
+    otherwise). ``result`` is called once at the end and returns a result for every
+    anomaly in ``anomalies``.
     """
 
     anomalies: ClassVar[tuple[Anomaly, ...]]
-    fs: ClassVar[frozenset[str]]
+    wants: ClassVar[dict[str, frozenset[OpType]]]
 
-    def observe(self, op: Op, invoke: Op | None) -> None: ...
+    def observe(self, op: Line, invoke: Line | None) -> None: ...
 
     def result(self) -> Mapping[Anomaly, CheckResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """An op with a long ``records`` list (a final read, a replica dump), kept compact:
+    the records as two machine-integer arrays (a Python tuple of two ints costs 14 times
+    the 16 bytes), the op itself without them. `op` gives the op back whole."""
+
+    stub: Line
+    offsets: Sequence[int]
+    values: Sequence[int]
+
+    @classmethod
+    def of(cls, op: Line) -> Kept:
+        records: list[tuple[int, int]] = op.value.records or []
+        offsets: Sequence[int]
+        values: Sequence[int]
+        try:
+            offsets = array("q", map(itemgetter(0), records))
+            values = array("q", map(itemgetter(1), records))
+        except OverflowError:  # beyond 64 bits: plain lists
+            offsets, values = [o for o, _ in records], [v for _, v in records]
+        stub = structs.replace(op, value=structs.replace(op.value, records=[]))
+        return cls(stub, offsets, values)
+
+    @property
+    def op(self) -> Line:
+        records = list(zip(self.offsets, self.values, strict=True))
+        return structs.replace(self.stub, value=structs.replace(self.stub.value, records=records))
+
+    @property
+    def dense(self) -> bool:
+        """Its offsets are exactly 0, 1, 2, ...: ``values[o]`` is the record at offset o."""
+        n = len(self.offsets)
+        if isinstance(self.offsets, array):
+            return self.offsets == array("q", range(n))
+        return list(self.offsets) == list(range(n))
+
+
+Handler = Callable[[Line, "Line | None"], None]
+"""What observes one op (``op``, ``invoke``)."""
+
+
+@runtime_checkable
+class Routed(Protocol):
+    """A checker that gives the composer one method per kind of op, so that the hot path
+    of, say, an ok send takes no branch inside the checker. ``handlers()`` maps op type
+    → ``f`` → method and covers exactly the checker's ``wants``; ``observe`` still takes
+    any op (and calls the same methods)."""
+
+    def handlers(self) -> dict[OpType, dict[str, Handler]]: ...
+
+
+class Covers(Protocol):
+    """A checker that looks values up (in a complete final read) says how many it looked
+    for; a run in which no such checker looked anything up is not valid but unknown:
+    nothing was checked."""
+
+    def looked_for(self) -> int:
+        """How many values (or HWs) were looked for; call after ``result``."""
+        ...
 
 
 class WitnessBook:
@@ -115,7 +190,7 @@ class WitnessBook:
         return CheckResult(verdict, self.count, tuple(self.witnesses))
 
 
-def op_json(op: Op, focus: Collection[int] = ()) -> dict[str, JSON]:
+def op_json(op: Line, focus: Collection[int] = ()) -> dict[str, JSON]:
     """``op`` as in the history, a long ``records`` list cut to the records around ``focus``."""
     d = op.to_json()
     value = d.get("value")

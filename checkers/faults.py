@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from checkers.core import NEMESIS_OPS, WitnessBook, witness
+from checkers.core import EVERY, NEMESIS_OPS, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import Op
+from harness.contract.history import Line, OpType
 from harness.contract.results import CheckResult
 
 
@@ -28,12 +28,12 @@ class FaultsChecker:
     """Decides `unverified-fault`; see the module docstring."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.UNVERIFIED_FAULT,)
-    fs: ClassVar[frozenset[str]] = frozenset({NEMESIS_OPS})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {NEMESIS_OPS: EVERY}
 
     def __init__(self) -> None:
         self._book = WitnessBook(Anomaly.UNVERIFIED_FAULT)
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         value = op.value
         if not isinstance(value, dict) or value.get("verified") is not False:
             return

@@ -36,10 +36,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar, Final
 
-from checkers.core import NEMESIS_OPS, WitnessBook, witness
+from msgspec import UNSET
+
+from checkers.core import EVERY, NEMESIS_OPS, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import JSON, NEMESIS, F, Op, OpType, Phase
+from harness.contract.history import JSON, NEMESIS, F, FaultF, Line, OpType, Phase
 from harness.contract.results import CheckResult, FinalRead, KeyLiveness, Liveness, Witness
+
+_FINAL_READ: Final = str(F.FINAL_READ)
+_INVOKE: Final = OpType.INVOKE
+_OK: Final = OpType.OK
+_REPLICA_STATE: Final = str(F.REPLICA_STATE)
+
 
 _ENDED: Final = {OpType.FAIL: FinalRead.FAIL, OpType.INFO: FinalRead.INFO}
 
@@ -47,12 +55,12 @@ _ENDED: Final = {OpType.FAIL: FinalRead.FAIL, OpType.INFO: FinalRead.INFO}
 @dataclass(slots=True)
 class _Key:
     final: FinalRead = FinalRead.NONE
-    final_ops: tuple[Op, ...] = ()
+    final_ops: tuple[Line, ...] = ()
     full_isr: int = 0
     """The largest ISR sampled for the key's leader."""
     leader_samples: list[tuple[int, int]] = field(default_factory=list)
     """(time, ISR size) of the leader samples since the last nemesis op."""
-    last_sample: Op | None = None
+    last_sample: Line | None = None
     sampled_since_heal: bool = False
 
 
@@ -63,24 +71,28 @@ class LivenessChecker:
         Anomaly.UNFINISHED_FINAL_READ,
         Anomaly.UNRECOVERED,
     )
-    fs: ClassVar[frozenset[str]] = frozenset({F.FINAL_READ, F.REPLICA_STATE, NEMESIS_OPS})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {
+        F.FINAL_READ: EVERY,
+        F.REPLICA_STATE: EVERY,
+        NEMESIS_OPS: EVERY,
+    }
 
     def __init__(self) -> None:
         self._keys: defaultdict[int, _Key] = defaultdict(_Key)
         self._faults: dict[str, None] = {}
-        self._heal: Op | None = None
+        self._heal: Line | None = None
         self._unfinished = WitnessBook(Anomaly.UNFINISHED_FINAL_READ)
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         if op.process == NEMESIS:
             self._nemesis(op)
-        elif op.f == F.FINAL_READ:
+        elif op.f == _FINAL_READ:
             self._final_read(op, invoke)
-        elif op.f == F.REPLICA_STATE:
+        elif op.f == _REPLICA_STATE:
             self._sample(op)
 
-    def _nemesis(self, op: Op) -> None:
-        fault = op.fault
+    def _nemesis(self, op: Line) -> None:
+        fault = FaultF.parse(op.f)
         if fault is not None and fault.phase is Phase.START:
             self._faults.setdefault(fault.package, None)
         self._heal = op
@@ -88,26 +100,27 @@ class LivenessChecker:
             st.leader_samples.clear()
             st.sampled_since_heal = False
 
-    def _final_read(self, op: Op, invoke: Op | None) -> None:
-        st = self._keys[op.value["key"]]
-        if op.type is OpType.INVOKE:
+    def _final_read(self, op: Line, invoke: Line | None) -> None:
+        st = self._keys[op.value.key]
+        if op.type is _INVOKE:
             st.final, st.final_ops = FinalRead.PENDING, (op,)
             return
         ops = (op,) if invoke is None else (invoke, op)
-        if op.type is OpType.OK:
-            complete = op.value.get("complete") is True
-            st.final, st.final_ops = (FinalRead.OK if complete else FinalRead.PARTIAL), ops
+        if op.type is _OK:
+            complete = op.value.complete is True
+            # nothing to witness: the read (which may hold a whole log) is not kept
+            st.final, st.final_ops = (FinalRead.OK if complete else FinalRead.PARTIAL), ()
             return
         st.final, st.final_ops = _ENDED[op.type], ops
         self._unfinished.note(partial(_unfinished, op, ops))
 
-    def _sample(self, op: Op) -> None:
+    def _sample(self, op: Line) -> None:
         value = op.value
-        st = self._keys[value["key"]]
+        st = self._keys[value.key]
         st.last_sample = op
         st.sampled_since_heal = True
-        if value["role"] == "leader":
-            isr = value.get("isr")
+        if value.role == "leader":
+            isr = value.isr
             size = len(isr) if isinstance(isr, list) else 0
             st.full_isr = max(st.full_isr, size)
             st.leader_samples.append((op.time, size))
@@ -150,21 +163,21 @@ class LivenessChecker:
         return Liveness(tuple(sorted(self._faults)), longest_gap_s, keys, dict(anomalies))
 
 
-def _unfinished(op: Op, ops: tuple[Op, ...]) -> Witness:
-    k: int = op.value["key"]
-    if op.type is OpType.INVOKE:
+def _unfinished(op: Line, ops: tuple[Line, ...]) -> Witness:
+    k: int = op.value.key
+    if op.type is _INVOKE:
         how = "was invoked and never completed"
     else:
         how = f"ended {op.type}" + (f" ({op.error})" if op.error else "")
     return witness(f"the final read of key {k} (op {op.index}) {how}", ops, key=k)
 
 
-def _unrecovered(k: int, st: _Key, last: Op, heal: Op | None) -> Witness:
+def _unrecovered(k: int, st: _Key, last: Line, heal: Line | None) -> Witness:
     since = f"the last fault op (op {heal.index})" if heal is not None else "the start"
     return witness(
         f"after {since} no sample of key {k} showed its leader with a full ISR "
-        f"({st.full_isr} replicas); the last one (op {last.index}) was {last.value['role']} "
-        f"{last.value['node']} with ISR {last.value.get('isr')}",
+        f"({st.full_isr} replicas); the last one (op {last.index}) was {last.value.role} "
+        f"{last.value.node} with ISR {_isr(last.value.isr)}",
         (last,) if heal is None else (heal, last),
         key=k,
     )
@@ -173,3 +186,7 @@ def _unrecovered(k: int, st: _Key, last: Op, heal: Op | None) -> Witness:
 def _gap(availability: JSON) -> float | None:
     gap = availability.get("longest_gap_s") if isinstance(availability, dict) else None
     return float(gap) if isinstance(gap, int | float) else None
+
+
+def _isr(isr: JSON) -> JSON:
+    return None if isr is UNSET else isr

@@ -11,24 +11,33 @@ Semantics, exactly:
   complete final read of k *invoked after the acknowledgement* (a final read running
   concurrently with a send cannot be expected to contain it). One witness per lost
   value: the ``ok`` send and the final read.
-- ``unseen``: an acknowledged (k, v) for which no complete final read of k was invoked
-  after the acknowledgement, and which no partial final read of k returned. It makes the
-  verdict unknown, not invalid: the data may be there, nobody could look.
+- Every value an ``ok`` poll returned (polls return only records below the HW, i.e.
+  committed ones) is looked for like an acknowledged write. ``lost-read``, value form:
+  such a value is absent from a complete final read of its key invoked after the poll
+  completed. One witness per value: the first poll that returned it and the final read.
+- A complete final read that holds a value shows that the value exists, whenever that
+  read began: such a value is looked for and found, never unseen.
+- ``unseen``: an acknowledged or polled (k, v) for which no complete final read of k was
+  invoked after the acknowledgement (or the poll), and which no final read of k, complete
+  or partial, returned. It makes the verdict unknown, not invalid: the data may be there,
+  nobody could look. A value both acknowledged and polled is unseen once.
 - An ``info`` send (outcome unknown) is never lost and never unseen: if its value shows
   up anywhere it happened (its offset then counts for `inconsistent-offsets`, see
   `checkers.offsets`); if it never shows up it did not, and both are legal.
-- ``lost-read``, value form: a value returned by an ``ok`` poll (polls return only
-  records below the HW, i.e. committed ones) is absent from a complete final read of its
-  key invoked after the poll completed. One witness per value: the first poll that
-  returned it and the final read.
 - ``lost-read``, HW form: a poll that reported ``hw`` = H told a client that offsets
   0..H-1 were committed. A leader change may legally make a later HW *lower* (a new
-  leader's HW can lag) and nothing here flags that; but if a complete final read invoked
-  after that poll has no record at some offset below H, committed data disappeared. It
-  is reported once per key (the poll with the highest HW and the final read), counting
-  only offsets not already reported by the value form. This assumes logs start at
-  offset 0 (no retention or compaction during a run), which holds for replog and for
+  leader's HW can lag) and nothing here flags that; but every complete final read must
+  have a record at each offset below every HW an ok poll reported *before that read was
+  invoked* (checking the highest of them checks them all). A value held at two offsets is
+  a `duplicate` (`checkers.offsets`) and its record counts as present at both. It is
+  reported once per key (the poll with the highest HW before the read, and the read),
+  counting only offsets not already reported by the value form. This assumes logs start
+  at offset 0 (no retention or compaction during a run), which holds for replog and for
   the Kafka topics floodmark creates.
+
+What was *looked for* (`LossChecker.looked_for`): each acknowledged or polled value, and
+each HW check, that met a complete final read. A history in which nothing was looked for
+proves nothing, so `checkers.compose` makes its verdict unknown, not valid.
 
 Tiny example (value 8 acked at offset 1, missing from the complete final read)::
 
@@ -40,35 +49,53 @@ Tiny example (value 8 acked at offset 1, missing from the complete final read)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, Final
 
-from checkers.core import WitnessBook, witness
+from checkers.core import EVERY, OK, Handler, Kept, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Op, OpType
+from harness.contract.history import F, Line, OpType
 from harness.contract.results import CheckResult, Witness
+
+_FAIL: Final = OpType.FAIL
+_FINAL_READ: Final = str(F.FINAL_READ)
+_INFO: Final = OpType.INFO
+_INVOKE: Final = OpType.INVOKE
+_OK: Final = OpType.OK
+_POLL: Final = str(F.POLL)
+_SEND: Final = str(F.SEND)
 
 
 @dataclass(slots=True)
 class _FinalRead:
     invoked_at: int
-    op: Op
-    by_value: dict[int, int]
-    """value → offset, over the records this final read returned."""
+    kept: Kept
+    """The read itself, kept compact (`checkers.core.Kept`)."""
+    top_before: Line | None
+    """The ok poll with the highest HW completed before this read was invoked."""
+    values: set[int] = field(default_factory=set)
+    """The values this final read returned (filled in by `LossChecker.result`, one key at
+    a time: a final read holds a whole log)."""
+    offsets: set[int] = field(default_factory=set)
+    """The offsets it holds a record at (a value at two offsets counts at both)."""
+
+    @property
+    def op(self) -> Line:
+        return self.kept.op
 
 
 @dataclass(slots=True)
 class _Key:
-    acked: dict[int, Op] = field(default_factory=dict)
-    polled: dict[int, Op] = field(default_factory=dict)
+    acked: dict[int, Line] = field(default_factory=dict)
+    polled: dict[int, Line] = field(default_factory=dict)
     """value → the first ok poll that returned it."""
-    top_poll: Op | None = None
-    """The ok poll that reported the highest HW."""
+    top_poll: Line | None = None
+    """The ok poll that reported the highest HW so far."""
     complete: list[_FinalRead] = field(default_factory=list)
     partial_values: set[int] = field(default_factory=set)
-    partial_ops: list[Op] = field(default_factory=list)
+    partial_ops: list[Line] = field(default_factory=list)
 
 
 class LossChecker:
@@ -79,10 +106,17 @@ class LossChecker:
         Anomaly.LOST_READ,
         Anomaly.UNSEEN,
     )
-    fs: ClassVar[frozenset[str]] = frozenset({F.SEND, F.POLL, F.FINAL_READ})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {
+        F.SEND: OK,
+        F.POLL: OK,
+        F.FINAL_READ: EVERY,
+    }
 
     def __init__(self) -> None:
         self._keys: dict[int, _Key] = {}
+        self._top_at_invoke: dict[int, Line | None] = {}
+        """A final read's invoke index → its key's highest-HW poll at that moment."""
+        self._looked_for = 0
 
     def _key(self, k: int) -> _Key:
         st = self._keys.get(k)
@@ -90,90 +124,151 @@ class LossChecker:
             st = self._keys[k] = _Key()
         return st
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
-        if op.type is OpType.INVOKE:
-            return
+    def handlers(self) -> dict[OpType, dict[str, Handler]]:
+        final: dict[str, Handler] = {_FINAL_READ: self._final_read}
+        return {
+            _OK: {_SEND: self._ack, _POLL: self._poll, **final},
+            _INVOKE: final,
+            _FAIL: final,
+            _INFO: final,
+        }
+
+    def observe(self, op: Line, invoke: Line | None) -> None:
+        self.handlers()[op.type][op.f](op, invoke)
+
+    def _ack(self, op: Line, invoke: Line | None) -> None:
         value = op.value
-        if op.f == F.SEND:
-            if op.type is OpType.OK:
-                st = self._keys.get(value["key"]) or self._key(value["key"])
-                st.acked.setdefault(value["value"], op)
-        elif op.f == F.POLL:
-            if op.type is OpType.OK:
-                st = self._keys.get(value["key"]) or self._key(value["key"])
-                polled = st.polled
-                for _, v in value["records"]:
-                    if v not in polled:
-                        polled[v] = op
-                hw = value["hw"]
-                if st.top_poll is None or hw > st.top_poll.value["hw"]:
-                    st.top_poll = op
-        else:  # final read
-            st = self._key(value["key"])
-            records = value.get("records")
-            if op.type is OpType.OK and value.get("complete") is True:
-                invoked_at = invoke.index if invoke is not None else op.index
-                by_value = {v: o for o, v in records}
-                st.complete.append(_FinalRead(invoked_at, op, by_value))
-            else:
-                st.partial_ops.append(op)
-                if records:
-                    st.partial_values.update(v for _, v in records)
+        st = self._keys.get(value.key) or self._key(value.key)
+        if value.value not in st.acked:
+            st.acked[value.value] = op
+
+    def _poll(self, op: Line, invoke: Line | None) -> None:
+        value = op.value
+        st = self._keys.get(value.key) or self._key(value.key)
+        polled = st.polled
+        for _, v in value.records:
+            if v not in polled:
+                polled[v] = op
+        top = st.top_poll
+        if top is None or value.hw > top.value.hw:
+            st.top_poll = op
+
+    def _final_read(self, op: Line, invoke: Line | None) -> None:
+        value = op.value
+        st = self._key(value.key)
+        if op.type is _INVOKE:
+            self._top_at_invoke[op.index] = st.top_poll
+            return
+        top = self._top_at_invoke.pop(invoke.index, None) if invoke is not None else None
+        records = value.records
+        if op.type is _OK and value.complete is True:
+            invoked_at = invoke.index if invoke is not None else op.index
+            st.complete.append(_FinalRead(invoked_at, Kept.of(op), top))
+        else:
+            st.partial_ops.append(op)
+            if records:
+                st.partial_values.update(v for _, v in records)
+
+    def looked_for(self) -> int:
+        """Values (and HW checks) looked for in a complete final read (after `result`)."""
+        return self._looked_for
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
         lost_write = WitnessBook(Anomaly.LOST_WRITE)
         lost_read = WitnessBook(Anomaly.LOST_READ)
         unseen = WitnessBook(Anomaly.UNSEEN)
+        self._looked_for = 0
         for k, st in self._keys.items():
-            self._writes(k, st, lost_write, unseen)
-            self._reads(k, st, lost_read)
+            for fr in st.complete:
+                fr.values, fr.offsets = set(fr.kept.values), set(fr.kept.offsets)
+            not_seen = self._writes(k, st, lost_write, unseen)
+            self._reads(k, st, lost_read, unseen, not_seen)
+            for fr in st.complete:
+                fr.values, fr.offsets = set(), set()
         return {
             Anomaly.LOST_WRITE: lost_write.result(),
             Anomaly.LOST_READ: lost_read.result(),
             Anomaly.UNSEEN: unseen.result(),
         }
 
-    @staticmethod
-    def _after(st: _Key, index: int) -> list[_FinalRead]:
-        """The complete final reads of a key invoked after op ``index``."""
-        return [fr for fr in st.complete if fr.invoked_at > index]
+    def _lookup(self, st: _Key, index: int, v: int) -> list[_FinalRead] | None:
+        """The complete final reads of the key invoked after op ``index`` that must hold
+        ``v``; ``[]`` when none must but one does (it exists); None when ``v`` could not
+        be looked for at all (unseen, unless a partial read returned it)."""
+        complete = st.complete
+        after = [fr for fr in complete if fr.invoked_at > index]
+        if after:
+            self._looked_for += 1
+            return after
+        if any(v in fr.values for fr in complete):
+            self._looked_for += 1
+            return after
+        return None
 
-    def _writes(self, k: int, st: _Key, lost: WitnessBook, unseen: WitnessBook) -> None:
-        first_read = min((fr.invoked_at for fr in st.complete), default=None)
-        for v, ack in st.acked.items():
-            reads = (
-                st.complete
-                if first_read is not None and ack.index < first_read
-                else self._after(st, ack.index)
-            )
-            if not reads:
-                if v not in st.partial_values:
-                    unseen.note(partial(_unseen, k, v, ack, st))
+    def _writes(self, k: int, st: _Key, lost: WitnessBook, unseen: WitnessBook) -> set[int]:
+        """Judge every acknowledged value; returns those that were unseen."""
+        not_seen: set[int] = set()
+        for v, ack, fr in self._judge(st, st.acked, not_seen):
+            if fr is None:
+                unseen.note(partial(_unseen, k, v, ack, st))
+            else:
+                lost.note(partial(_lost_write, k, v, ack, fr))
+        return not_seen
+
+    def _judge(
+        self, st: _Key, first: dict[int, Line], not_seen: set[int]
+    ) -> Iterator[tuple[int, Line, _FinalRead | None]]:
+        """``(v, op, final read missing v)`` for each lost value of ``first`` (value → the
+        op that showed it first, in history order), ``(v, op, None)`` for each unseen one
+        (added to ``not_seen``); counts what was looked for."""
+        complete = st.complete
+        if not first:
+            return
+        if complete and next(reversed(first.values())).index < min(
+            fr.invoked_at for fr in complete
+        ):
+            # Every value was shown before any final read began (the usual case): every
+            # complete final read must hold all of them; set differences in C find those
+            # it does not.
+            self._looked_for += len(first)
+            missing = [first.keys() - fr.values for fr in complete]
+            if any(missing):
+                for v, op in first.items():
+                    fr = next((fr for fr, m in zip(complete, missing, strict=True) if v in m), None)
+                    if fr is not None:
+                        yield v, op, fr
+            return
+        for v, op in first.items():
+            reads = self._lookup(st, op.index, v)
+            if reads is None:
+                if v not in st.partial_values and v not in not_seen:
+                    not_seen.add(v)
+                    yield v, op, None
                 continue
             for fr in reads:
-                if v not in fr.by_value:
-                    lost.note(partial(_lost_write, k, v, ack, fr))
+                if v not in fr.values:
+                    yield v, op, fr
                     break
 
-    def _reads(self, k: int, st: _Key, lost: WitnessBook) -> None:
-        first_read = min((fr.invoked_at for fr in st.complete), default=None)
-        if first_read is None:
-            return
+    def _reads(
+        self, k: int, st: _Key, lost: WitnessBook, unseen: WitnessBook, not_seen: set[int]
+    ) -> None:
         reported: set[int] = set()
-        for v, poll in st.polled.items():
-            reads = st.complete if poll.index < first_read else self._after(st, poll.index)
-            for fr in reads:
-                if v not in fr.by_value:
-                    offset = _offset_of(poll, v)
-                    reported.add(offset)
-                    lost.note(partial(_lost_read, k, v, offset, poll, fr))
-                    break
-        top = st.top_poll
-        if top is None:
-            return
-        hw: int = top.value["hw"]
-        for fr in self._after(st, top.index):
-            present = {o for o in fr.by_value.values() if 0 <= o < hw}
+        complete = st.complete
+        for v, poll, fr in self._judge(st, st.polled, not_seen):
+            if fr is None:
+                unseen.note(partial(_unseen, k, v, poll, st))
+            else:
+                offset = _offset_of(poll, v)
+                reported.add(offset)
+                lost.note(partial(_lost_read, k, v, offset, poll, fr))
+        for fr in complete:
+            top = fr.top_before
+            if top is None or top.value.hw <= 0:
+                continue
+            self._looked_for += 1
+            hw: int = top.value.hw
+            present = {o for o in fr.offsets if 0 <= o < hw}
             accounted = present | {o for o in reported if 0 <= o < hw}
             missing = hw - len(accounted)  # offsets below hw neither read nor reported
             if missing > 0:
@@ -184,15 +279,15 @@ class LossChecker:
                 break
 
 
-def _offset_of(poll: Op, v: int) -> int:
-    for o, pv in poll.value["records"]:
+def _offset_of(poll: Line, v: int) -> int:
+    for o, pv in poll.value.records:
         if pv == v:
             return int(o)
     raise AssertionError(f"value {v} was recorded from poll {poll.index} but is not in it")
 
 
-def _lost_write(k: int, v: int, ack: Op, fr: _FinalRead) -> Witness:
-    o: int = ack.value["offset"]
+def _lost_write(k: int, v: int, ack: Line, fr: _FinalRead) -> Witness:
+    o: int = ack.value.offset
     return witness(
         f"value {v} acked at key {k} offset {o} (op {ack.index}) is missing from the "
         f"complete final read of key {k} (op {fr.op.index})",
@@ -203,8 +298,15 @@ def _lost_write(k: int, v: int, ack: Op, fr: _FinalRead) -> Witness:
     )
 
 
-def _unseen(k: int, v: int, ack: Op, st: _Key) -> Witness:
-    o: int = ack.value["offset"]
+def _unseen(k: int, v: int, seen: Line, st: _Key) -> Witness:
+    if seen.f == _SEND:
+        o: int = seen.value.offset
+        what = f"value {v} acked at key {k} offset {o} (op {seen.index})"
+        after = "the acknowledgement"
+    else:
+        o = _offset_of(seen, v)
+        what = f"value {v} read by a poll at key {k} offset {o} (op {seen.index})"
+        after = "the poll"
     if st.partial_ops:
         last = st.partial_ops[-1]
         why = (
@@ -212,15 +314,15 @@ def _unseen(k: int, v: int, ack: Op, st: _Key) -> Witness:
             + (f", {last.error}" if last.error else "")
             + ")"
         )
-        ops: tuple[Op, ...] = (ack, last)
+        ops: tuple[Line, ...] = (seen, last)
     elif st.complete:
-        why = f"no complete final read of key {k} was started after the acknowledgement"
-        ops = (ack, st.complete[-1].op)
+        why = f"no complete final read of key {k} was started after {after}"
+        ops = (seen, st.complete[-1].op)
     else:
         why = f"the history has no final read of key {k}"
-        ops = (ack,)
+        ops = (seen,)
     return witness(
-        f"value {v} acked at key {k} offset {o} (op {ack.index}) could not be looked for: " + why,
+        f"{what} could not be looked for: " + why,
         ops,
         key=k,
         offset=o,
@@ -228,7 +330,7 @@ def _unseen(k: int, v: int, ack: Op, st: _Key) -> Witness:
     )
 
 
-def _lost_read(k: int, v: int, o: int, poll: Op, fr: _FinalRead) -> Witness:
+def _lost_read(k: int, v: int, o: int, poll: Line, fr: _FinalRead) -> Witness:
     return witness(
         f"value {v} read by a poll at key {k} offset {o} (op {poll.index}) is missing from "
         f"the complete final read of key {k} (op {fr.op.index})",
@@ -239,7 +341,9 @@ def _lost_read(k: int, v: int, o: int, poll: Op, fr: _FinalRead) -> Witness:
     )
 
 
-def _lost_below_hw(k: int, hw: int, first: int, missing: int, poll: Op, fr: _FinalRead) -> Witness:
+def _lost_below_hw(
+    k: int, hw: int, first: int, missing: int, poll: Line, fr: _FinalRead
+) -> Witness:
     return witness(
         f"a poll of key {k} (op {poll.index}) saw hw {hw}, so offsets below {hw} were "
         f"committed, but the complete final read (op {fr.op.index}) has no record at "

@@ -23,50 +23,50 @@ read is counted at most once per anomaly; the witness is the read itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from operator import itemgetter
+from typing import ClassVar, Final
 
-from checkers.core import WitnessBook, witness
+from checkers.core import OK, Handler, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Op, OpType
+from harness.contract.history import F, Line, OpType
 from harness.contract.results import CheckResult
+
+_OK: Final = OpType.OK
+_OFFSET: Final = itemgetter(0)
+_POLL: Final = str(F.POLL)
 
 
 class PollOrderChecker:
     """Decides `poll-skip` and `nonmonotonic-poll`; see the module docstring."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.POLL_SKIP, Anomaly.NONMONOTONIC_POLL)
-    fs: ClassVar[frozenset[str]] = frozenset({F.POLL, F.FINAL_READ})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {
+        F.POLL: OK,
+        F.FINAL_READ: frozenset({OpType.OK, OpType.INFO}),
+    }
 
     def __init__(self) -> None:
         self._skip = WitnessBook(Anomaly.POLL_SKIP)
         self._back = WitnessBook(Anomaly.NONMONOTONIC_POLL)
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
-        if op.f == F.POLL:
-            if op.type is not OpType.OK:
-                return
-            start: int = op.value["from"]
-        elif op.type is OpType.INVOKE or op.type is OpType.FAIL:
-            return
-        else:
-            start = 0
-        records = op.value.get("records")
+    def observe(self, op: Line, invoke: Line | None) -> None:
+        value = op.value
+        start: int = value.start if op.f == _POLL else 0
+        records = value.records
         if not records:
             return
         # Fast path: dense from ``start``, which is the overwhelmingly common case.
-        last = start + len(records) - 1
-        if records[0][0] == start and records[-1][0] == last:
-            expected = start
-            for o, _ in records:
-                if o != expected:
-                    break
-                expected += 1
-            else:
-                return
+        n = len(records)
+        if (
+            records[0][0] == start
+            and records[-1][0] == start + n - 1
+            and (n < 3 or list(map(_OFFSET, records)) == list(range(start, start + n)))
+        ):
+            return  # compared in C
         self._slow(op, start, records)
 
-    def _slow(self, op: Op, start: int, records: list[list[int]]) -> None:
-        k: int = op.value["key"]
+    def _slow(self, op: Line, start: int, records: list[tuple[int, int]]) -> None:
+        k: int = op.value.key
         skip: tuple[int, int] | None = None  # (offset expected, offset found)
         back: tuple[int, int] | None = None
         expected = start
@@ -76,7 +76,7 @@ class PollOrderChecker:
             elif o < expected and back is None:
                 back = (expected, o)
             expected = max(expected, o + 1)
-        what = "poll" if op.f == F.POLL else "final read"
+        what = "poll" if op.f == _POLL else "final read"
         if skip is not None:
             exp, got = skip
             self._skip.note(
@@ -113,29 +113,40 @@ class SendOrderChecker:
     """Decides `nonmonotonic-send`; see the module docstring."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.NONMONOTONIC_SEND,)
-    fs: ClassVar[frozenset[str]] = frozenset({F.SEND})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {F.SEND: frozenset({OpType.OK, OpType.INFO})}
 
     def __init__(self) -> None:
-        self._last: dict[tuple[int | str, int], Op] = {}
+        self._last: dict[int | str, dict[int, Line]] = {}
+        """process → key → its last ok send (a process retired by an info is forgotten)."""
         self._book = WitnessBook(Anomaly.NONMONOTONIC_SEND)
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
-        if op.type is not OpType.OK:
-            return
-        k: int = op.value["key"]
-        slot = (op.process, k)
-        prev = self._last.get(slot)
-        self._last[slot] = op
-        if prev is None or op.value["offset"] > prev.value["offset"]:
+    def handlers(self) -> dict[OpType, dict[str, Handler]]:
+        return {OpType.OK: {str(F.SEND): self._ok}, OpType.INFO: {str(F.SEND): self._retire}}
+
+    def observe(self, op: Line, invoke: Line | None) -> None:
+        self.handlers()[op.type][op.f](op, invoke)
+
+    def _retire(self, op: Line, invoke: Line | None) -> None:
+        """An info retires its process (DESIGN.md §3): it sends no more."""
+        self._last.pop(op.process, None)
+
+    def _ok(self, op: Line, invoke: Line | None) -> None:
+        k: int = op.value.key
+        last = self._last.get(op.process)
+        if last is None:
+            last = self._last[op.process] = {}
+        prev = last.get(k)
+        last[k] = op
+        if prev is None or op.value.offset > prev.value.offset:
             return
         self._book.note(
             lambda: witness(
-                f"process {op.process} was acked offset {prev.value['offset']} on key {k} "
-                f"(op {prev.index}) and then offset {op.value['offset']} (op {op.index})",
+                f"process {op.process} was acked offset {prev.value.offset} on key {k} "
+                f"(op {prev.index}) and then offset {op.value.offset} (op {op.index})",
                 (prev, op),
                 key=k,
-                offset=op.value["offset"],
-                value=op.value["value"],
+                offset=op.value.offset,
+                value=op.value.value,
             )
         )
 

@@ -29,35 +29,37 @@ Tiny example (n1 and n2 agree on nothing below their HWs of 2)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, Final
 
-from checkers.core import WitnessBook, witness
+from checkers.core import EVERY, Kept, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Op
+from harness.contract.history import F, Line, OpType
 from harness.contract.results import CheckResult, Witness
+
+_REPLICA_STATE: Final = str(F.REPLICA_STATE)
 
 
 class ReplicaStateChecker:
     """Decides `hw-above-leo` and `epoch-split-brain`; see the module docstring."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.HW_ABOVE_LEO, Anomaly.EPOCH_SPLIT_BRAIN)
-    fs: ClassVar[frozenset[str]] = frozenset({F.REPLICA_STATE, F.REPLICA_DUMP})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {F.REPLICA_STATE: EVERY, F.REPLICA_DUMP: EVERY}
 
     def __init__(self) -> None:
         self._hw = WitnessBook(Anomaly.HW_ABOVE_LEO)
         self._split = WitnessBook(Anomaly.EPOCH_SPLIT_BRAIN)
-        self._leaders: dict[tuple[int, int], dict[str, Op]] = {}
+        self._leaders: dict[tuple[int, int], dict[str, Line]] = {}
         """(key, epoch) → node → its first leader sample."""
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         value = op.value
-        k: int = value["key"]
-        node: str = value["node"]
-        hw: int = value["hw"]
-        leo: int = value["leo"]
+        k: int = value.key
+        node: str = value.node
+        hw: int = value.hw
+        leo: int = value.leo
         if hw > leo:
             self._hw.note(
                 lambda: witness(
@@ -67,9 +69,9 @@ class ReplicaStateChecker:
                     details={"node": node, "hw": hw, "leo": leo},
                 )
             )
-        if op.f != F.REPLICA_STATE or value["role"] != "leader":
+        if op.f != _REPLICA_STATE or value.role != "leader":
             return
-        epoch: int = value["epoch"]
+        epoch: int = value.epoch
         nodes = self._leaders.setdefault((k, epoch), {})
         if node in nodes:
             return
@@ -84,7 +86,7 @@ class ReplicaStateChecker:
         }
 
 
-def _split_brain(k: int, epoch: int, a: str, first: Op, b: str, op: Op) -> Witness:
+def _split_brain(k: int, epoch: int, a: str, first: Line, b: str, op: Line) -> Witness:
     return witness(
         f"{a} (op {first.index}) and {b} (op {op.index}) both report themselves leader of "
         f"key {k} in epoch {epoch}",
@@ -96,26 +98,43 @@ def _split_brain(k: int, epoch: int, a: str, first: Op, b: str, op: Op) -> Witne
 
 @dataclass(frozen=True, slots=True)
 class _Dump:
-    op: Op
+    kept: Kept
     hw: int
-    committed: dict[int, int]
-    """offset → value, records below this dump's HW only."""
+    dense: bool
+
+    @classmethod
+    def of(cls, op: Line) -> _Dump:
+        kept = Kept.of(op)
+        return cls(kept, op.value.hw, kept.dense)
+
+    @property
+    def op(self) -> Line:
+        return self.kept.op
+
+    @property
+    def values(self) -> Sequence[int]:
+        return self.kept.values
+
+    def committed(self) -> dict[int, int]:
+        """offset → value, records below this dump's HW only."""
+        hw = self.hw
+        kept = self.kept
+        return {o: v for o, v in zip(kept.offsets, kept.values, strict=True) if o < hw}
 
 
 class DivergenceChecker:
     """Decides `replica-divergence`; see the module docstring."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.REPLICA_DIVERGENCE,)
-    fs: ClassVar[frozenset[str]] = frozenset({F.REPLICA_DUMP})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {
+        F.REPLICA_DUMP: frozenset({OpType.OK, OpType.INFO})
+    }
 
     def __init__(self) -> None:
         self._dumps: dict[int, list[_Dump]] = {}
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
-        value = op.value
-        hw: int = value["hw"]
-        committed = {o: v for o, v in value["records"] if o < hw}
-        self._dumps.setdefault(value["key"], []).append(_Dump(op, hw, committed))
+    def observe(self, op: Line, invoke: Line | None) -> None:
+        self._dumps.setdefault(op.value.key, []).append(_Dump.of(op))
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
         book = WitnessBook(Anomaly.REPLICA_DIVERGENCE)
@@ -126,9 +145,19 @@ class DivergenceChecker:
         return {Anomaly.REPLICA_DIVERGENCE: book.result()}
 
 
+def _agree(a: _Dump, b: _Dump) -> bool:
+    """Whether two dense dumps certainly agree below both HWs (compared in C)."""
+    if not (a.dense and b.dense):
+        return False
+    below = max(0, min(a.hw, b.hw))
+    return a.values[: min(below, len(a.values))] == b.values[: min(below, len(b.values))]
+
+
 def _compare(k: int, a: _Dump, b: _Dump, book: WitnessBook) -> None:
+    if _agree(a, b):
+        return
     below = min(a.hw, b.hw)
-    ca, cb = a.committed, b.committed
+    ca, cb = a.committed(), b.committed()
     # Only offsets some dump holds can differ (an offset both lack agrees); iterating them,
     # not range(below), keeps this linear in the records whatever the HWs claim.
     held = {o for o in ca if o < below} | {o for o in cb if o < below}
@@ -136,15 +165,16 @@ def _compare(k: int, a: _Dump, b: _Dump, book: WitnessBook) -> None:
     if not differ:
         return
     o = differ[0]
-    na, nb = a.op.value["node"], b.op.value["node"]
+    na, nb = a.kept.stub.value.node, b.kept.stub.value.node
+    ia, ib = a.kept.stub.index, b.kept.stub.index
 
     def show(v: int | None) -> str:
         return "nothing" if v is None else str(v)
 
     book.note(
         lambda: witness(
-            f"replicas {na} (op {a.op.index}, hw {a.hw}) and {nb} (op {b.op.index}, hw "
-            f"{b.hw}) of key {k} disagree at {len(differ)} offset(s) below both HWs; first "
+            f"replicas {na} (op {ia}, hw {a.hw}) and {nb} (op {ib}, hw {b.hw}) of key {k} "
+            f"disagree at {len(differ)} offset(s) below both HWs; first "
             f"at offset {o}: {na} has {show(ca.get(o))}, {nb} has {show(cb.get(o))}",
             (a.op, b.op),
             key=k,

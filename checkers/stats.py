@@ -22,12 +22,19 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final
 
-from harness.contract.history import JSON, F, Op, OpType
+from harness.contract.history import JSON, F, Line, OpType
 
-_WORKLOAD: frozenset[str] = frozenset({F.SEND.value, F.POLL.value})
+_FAIL: Final = OpType.FAIL
+_OK: Final = OpType.OK
+
+
+_SEND, _POLL, _FINAL = str(F.SEND), str(F.POLL), str(F.FINAL_READ)
+_WORKLOAD: frozenset[str] = frozenset({_SEND, _POLL})
+_NEVER = 1 << 62
 
 
 @dataclass(slots=True)
@@ -35,97 +42,160 @@ class _KeyAvailability:
     ok: int = 0
     fail: int = 0
     info: int = 0
+    first_ok: int | None = None
     last_ok: int | None = None
     gap: int = -1
+    """The longest time between two consecutive ok ops (the first found wins a tie)."""
     gap_from: int = 0
 
 
-class StatsFold:
-    """Folds the client and monitor ops into the statistics above."""
+@dataclass(slots=True)
+class _Rate:
+    first: int = _NEVER
+    """The index of the operation's first invoke (rates are listed in that order)."""
+    first_time: int = 0
+    ok: int = 0
+    fail: int = 0
+    info: int = 0
+    pending: int = 0
+    latency: array[int] = field(default_factory=lambda: array("q"))
+    """Nanoseconds from invoke to ok, of every ok op."""
 
-    fs: ClassVar[frozenset[str]] = frozenset(
-        {F.SEND, F.POLL, F.FINAL_READ, F.REPLICA_STATE, F.REPLICA_DUMP}
-    )
+
+Handler = Callable[[Line, "Line | None"], None]
+
+
+class StatsFold:
+    """Folds the client and monitor ops into the statistics above.
+
+    It is fed through `handlers` (one method per kind of op, so the hot path of an ok
+    send or poll has no branch to take): completions only, never invokes; the invokes
+    still open at the end are given to `result`."""
 
     def __init__(self) -> None:
-        self._rates: dict[str, dict[str, int]] = {}
+        self._rates: dict[str, _Rate] = {}
         self._keys: dict[int, _KeyAvailability] = {}
-        self._latency: dict[str, array[int]] = {F.SEND.value: array("q"), F.POLL.value: array("q")}
-        self._start: int | None = None
         self._end: int | None = None
-        self._last_ok: int | None = None
+        self._last_ok = _NEVER
+        """When the last ok send or poll on any key completed (`_NEVER`: none yet)."""
         self._gap_any = 0
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
-        value = op.value
-        if type(op.process) is not int:
-            if value["key"] not in self._keys:
-                self._keys[value["key"]] = _KeyAvailability()
-            return
-        f, typ = op.f, op.type
-        rates = self._rates.get(f)
-        if rates is None:
-            rates = self._rates[f] = {"ok": 0, "fail": 0, "info": 0, "pending": 0}
-        if typ is OpType.INVOKE:
-            rates["pending"] += 1
-            if self._start is None and f in _WORKLOAD:
-                self._start = op.time
-            return
-        rates["pending"] -= 1
-        k: int = value["key"]
+    def handlers(self) -> dict[OpType, dict[str, Handler]]:
+        """Which method observes which op: op type → ``f`` → method."""
+        monitor = {str(F.REPLICA_STATE): self.sampled, str(F.REPLICA_DUMP): self.sampled}
+        return {
+            OpType.OK: {_SEND: self.ok, _POLL: self.ok, _FINAL: self.other, **monitor},
+            OpType.FAIL: {_SEND: self.not_ok, _POLL: self.not_ok, _FINAL: self.other, **monitor},
+            OpType.INFO: {_SEND: self.not_ok, _POLL: self.not_ok, _FINAL: self.other, **monitor},
+            OpType.INVOKE: dict(monitor),
+        }
+
+    def _key(self, k: int) -> _KeyAvailability:
         av = self._keys.get(k)
         if av is None:
             av = self._keys[k] = _KeyAvailability()
-        if typ is OpType.OK:
-            rates["ok"] += 1
-            if f not in _WORKLOAD:
-                return
-            self._end = t = op.time
-            av.ok += 1
-            since = av.last_ok
-            if since is None:
-                since = self._start if self._start is not None else t
-            if t - since > av.gap:
-                av.gap, av.gap_from = t - since, since
-            av.last_ok = t
-            if self._last_ok is not None and t - self._last_ok > self._gap_any:
-                self._gap_any = t - self._last_ok
-            self._last_ok = t
-            if invoke is not None:
-                self._latency[f].append(t - invoke.time)
-            return
-        if typ is OpType.FAIL:
-            rates["fail"] += 1
-            if f in _WORKLOAD:
-                self._end = op.time
-                av.fail += 1
-        else:
-            rates["info"] += 1
-            if f in _WORKLOAD:
-                self._end = op.time
-                av.info += 1
+        return av
 
-    def result(self) -> dict[str, JSON]:
+    def _rate(self, f: str, invoke: Line) -> _Rate:
+        rate = self._rates.get(f)
+        if rate is None:
+            rate = self._rates[f] = _Rate()
+        if invoke.index < rate.first:
+            rate.first, rate.first_time = invoke.index, invoke.time
+        return rate
+
+    def ok(self, op: Line, invoke: Line | None) -> None:
+        """An ok send or poll: availability, latency, the longest gap on any key."""
+        assert invoke is not None
+        f = op.f
+        rate = self._rates.get(f) or self._rate(f, invoke)
+        if invoke.index < rate.first:
+            rate.first, rate.first_time = invoke.index, invoke.time
+        rate.ok += 1
+        self._end = t = op.time
+        av = self._keys.get(op.value.key) or self._key(op.value.key)
+        av.ok += 1
+        since = av.last_ok
+        if since is None:
+            av.first_ok = t
+        elif t - since > av.gap:
+            av.gap, av.gap_from = t - since, since
+        av.last_ok = t
+        if t - self._last_ok > self._gap_any:  # never for the first: _NEVER is huge
+            self._gap_any = t - self._last_ok
+        self._last_ok = t
+        rate.latency.append(t - invoke.time)
+
+    def not_ok(self, op: Line, invoke: Line | None) -> None:
+        """A send or poll that failed or ended indeterminate."""
+        assert invoke is not None
+        rate = self._rate(op.f, invoke)
+        self._end = op.time
+        av = self._keys.get(op.value.key) or self._key(op.value.key)
+        if op.type is _FAIL:
+            rate.fail += 1
+            av.fail += 1
+        else:
+            rate.info += 1
+            av.info += 1
+
+    def other(self, op: Line, invoke: Line | None) -> None:
+        """Any other client completion (a final read): its rate and its key."""
+        assert invoke is not None
+        rate = self._rate(op.f, invoke)
+        if op.type is _OK:
+            rate.ok += 1
+        elif op.type is _FAIL:
+            rate.fail += 1
+        else:
+            rate.info += 1
+        self._key(op.value.key)
+
+    def sampled(self, op: Line, invoke: Line | None) -> None:
+        """A monitor op: its key counts among the keys."""
+        self._key(op.value.key)
+
+    def result(self, pending: Iterable[Line] = ()) -> dict[str, JSON]:
+        """The statistics; ``pending`` are the client invokes that never completed."""
+        for op in pending:
+            if op.f in _WORKLOAD or op.f == _FINAL:
+                self._rate(op.f, op).pending += 1
+        rates = sorted(self._rates.items(), key=lambda fr: fr[1].first)
         return {
             "keys": sorted(self._keys),
-            "rates": self._rates,
+            "rates": {
+                f: {"ok": r.ok, "fail": r.fail, "info": r.info, "pending": r.pending}
+                for f, r in rates
+            },
             "availability": self.availability(),
-            "latency": {f: _percentiles(ns) for f, ns in self._latency.items()},
+            "latency": {
+                f: _percentiles(self._rates[f].latency if f in self._rates else array("q"))
+                for f in (_SEND, _POLL)
+            },
         }
 
     def longest_gap_any_key(self) -> float | None:
         """Seconds of the longest stretch between two consecutive ok sends or polls, any
         key; None when not one was ok."""
-        return None if self._last_ok is None else round(self._gap_any / 1e9, 3)
+        return None if self._last_ok == _NEVER else round(self._gap_any / 1e9, 3)
+
+    def _start(self) -> int | None:
+        """When the workload began: its first send or poll invoke."""
+        firsts = [r for f, r in self._rates.items() if f in _WORKLOAD and r.first < _NEVER]
+        return min(firsts, key=lambda r: r.first).first_time if firsts else None
 
     def availability(self) -> dict[str, JSON]:
         """``stats.availability``: per key (as a string), its longest window without an ok
         send or poll over the workload's span, where that window lies, and its counts."""
         out: dict[str, JSON] = {}
-        start, end = self._start, self._end
+        start, end = self._start(), self._end
         for k in sorted(self._keys):
             av = self._keys[k]
             gap, gap_from = av.gap, av.gap_from
+            if av.first_ok is not None:  # from the start to the first ok comes first
+                since = start if start is not None else av.first_ok
+                if av.first_ok - since >= gap:
+                    gap, gap_from = av.first_ok - since, since
             if start is not None and end is not None:
                 since = av.last_ok if av.last_ok is not None else start
                 if end - since > gap:

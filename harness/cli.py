@@ -49,7 +49,10 @@ from harness.run import run
 from harness.suite import SuiteError, load_suite
 from reports.cli import report_command, serve_command
 
-_err = Console(stderr=True, highlight=False)
+_err = Console(stderr=True, highlight=False, markup=False)
+"""Everything printed here is text, never console markup: a node name, a fault's reason,
+an error from the system under test or a path may hold ``[/x]`` (markup would end the
+command in a traceback). Styles go through ``style=`` or `rich.text.Text`."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -106,7 +109,7 @@ def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
     except RuntimeError as e:
-        _err.print(f"[red]error:[/red] {e}")
+        _err.print(f"error: {e}", style="red")
         sys.exit(2)
     sys.exit(code)
 
@@ -196,7 +199,7 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
             progress=lambda m: _err.print(m),
         )
     except SuiteInterrupted as e:
-        _err.print(f"[red]{e}[/red]")
+        _err.print(str(e), style="red")
         sys.exit(e.exit_code)
     verdict = suite_verdict(results)
     _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / CERTIFICATE}")
@@ -229,7 +232,7 @@ def clean_cmd(run_id: str | None) -> None:
     try:
         client = docker_client()
     except RuntimeError as e:
-        _err.print(f"[red]error:[/red] {e}")
+        _err.print(f"error: {e}", style="red")
         sys.exit(2)
     removed = remove_labelled(client, run_id)
     _err.print(
@@ -260,6 +263,29 @@ def _logging() -> None:
         root.setLevel(logging.INFO)
 
 
+def _main() -> int:
+    """Run the command line; its exit code. Exit 1 means one thing only, a proven safety
+    anomaly: click's own failures (a usage error, an abort) and anything a command raised
+    are reported in one line, never a traceback, and exit 2 (130 for Ctrl-C)."""
+    try:
+        rv = cli.main(prog_name="floodmark", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 2
+        return e.code if isinstance(e.code, int) else 0
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        print("floodmark: interrupted", file=sys.stderr)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code if e.exit_code not in (0, 1) else 2
+    except Exception as e:  # noqa: BLE001 - the promise: a message and exit 2, never a traceback
+        print(f"floodmark: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
 def main() -> NoReturn:
     """The console script. Exits with the command's code without waiting for threads or
     finalizers a client library may have left blocked.
@@ -269,13 +295,7 @@ def main() -> NoReturn:
     closing towards brokers that are gone) would make the interpreter wait forever at
     exit (seen once on Kafka under heavy load); a harness that hangs after its verdict
     fails a CI job for nothing. Non-daemon threads still alive are named in the log."""
-    try:
-        cli(prog_name="floodmark")
-        code = 0
-    except SystemExit as e:
-        if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    code = _main()
     stuck = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon]
     stuck.remove(threading.current_thread().name)
     if stuck:

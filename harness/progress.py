@@ -28,12 +28,17 @@ class Ui:
         return time.monotonic() - self._t0
 
     def phase(self, what: str) -> None:
+        """Print a step of the run; ``what`` is text, never console markup (it may carry a
+        node name or an error from the system under test)."""
         if not self.quiet:
-            self.console.print(f"[dim]{self.elapsed():6.1f}s[/dim]  {what}")
+            self.console.print(Text.assemble((f"{self.elapsed():6.1f}s", "dim"), "  ", what))
 
     def note(self, what: str) -> None:
+        """Print something that went wrong or needs attention (text, like `phase`)."""
         if not self.quiet:
-            self.console.print(f"[dim]{self.elapsed():6.1f}s[/dim]  [yellow]{what}[/yellow]")
+            self.console.print(
+                Text.assemble((f"{self.elapsed():6.1f}s", "dim"), "  ", (what, "yellow"))
+            )
 
     def load(
         self,
@@ -47,10 +52,16 @@ class Ui:
         def line() -> Text:
             c = counts()
             left = max(0.0, end - time.monotonic())
-            return Text.from_markup(
-                f"[dim]{self.elapsed():6.1f}s[/dim]  load: [green]ok {c.get('ok', 0)}[/green]"
-                f"  [red]fail {c.get('fail', 0)}[/red]  [yellow]info {c.get('info', 0)}[/yellow]"
-                f"  {extra()}  [dim]{left:4.0f}s left[/dim]"
+            return Text.assemble(
+                (f"{self.elapsed():6.1f}s", "dim"),
+                "  load: ",
+                (f"ok {c.get('ok', 0)}", "green"),
+                "  ",
+                (f"fail {c.get('fail', 0)}", "red"),
+                "  ",
+                (f"info {c.get('info', 0)}", "yellow"),
+                f"  {extra()}  ",
+                (f"{left:4.0f}s left", "dim"),
             )
 
         if self.quiet:

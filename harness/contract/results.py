@@ -278,13 +278,23 @@ class Results:
         return d
 
     def dumps(self) -> bytes:
-        return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
+        """``results.json``'s text; `ResultsError` when it cannot be encoded (a witness op
+        holding a value nested deeper than JSON encoding allows, say)."""
+        try:
+            return orjson.dumps(self.to_json(), option=orjson.OPT_INDENT_2)
+        except (orjson.JSONEncodeError, RecursionError) as e:
+            raise ResultsError(
+                f"the results of {self.history} cannot be written as JSON ({e}): a witness "
+                "holds a value the encoder refuses (nested too deeply?)"
+            ) from None
 
-    def write(self, directory: str | Path) -> Path:
-        """Write ``results.json`` into ``directory`` (atomically); returns its path."""
+    def write(self, directory: str | Path, text: bytes | None = None) -> Path:
+        """Write ``results.json`` (``text``, by default `dumps`) into ``directory``
+        atomically; returns its path. Raises `ResultsError` (see `dumps`) or OSError."""
         path = Path(directory) / RESULTS
+        data = self.dumps() if text is None else text
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_bytes(self.dumps())
+        tmp.write_bytes(data)
         tmp.replace(path)
         return path
 

@@ -9,10 +9,10 @@ from typing import ClassVar
 import pytest
 
 from checkers import CHECKERS, Checker, check_history, check_ops
-from checkers.core import RECORDS_SHOWN, WITNESS_CAP, op_json
+from checkers.core import EVERY, RECORDS_SHOWN, WITNESS_CAP, Routed, op_json
 from checkers.synthetic import Shape, write_history
 from harness.contract.glossary import LIVENESS, SAFETY, Anomaly
-from harness.contract.history import F, HistoryError, Op, iter_history
+from harness.contract.history import F, HistoryError, Line, Op, OpType, iter_history
 from harness.contract.results import CheckResult
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts
@@ -22,12 +22,12 @@ class Exploding:
     """A checker that breaks on its third op."""
 
     anomalies: ClassVar[tuple[Anomaly, ...]] = (Anomaly.DUPLICATE,)
-    fs: ClassVar[frozenset[str]] = frozenset({F.SEND})
+    wants: ClassVar[dict[str, frozenset[OpType]]] = {F.SEND: EVERY}
 
     def __init__(self) -> None:
         self.seen = 0
 
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         self.seen += 1
         if self.seen == 3:
             raise KeyError("boom")
@@ -37,7 +37,7 @@ class Exploding:
 
 
 class ExplodingAtTheEnd(Exploding):
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         pass
 
     def result(self) -> Mapping[Anomaly, CheckResult]:
@@ -145,13 +145,13 @@ def test_long_records_in_witness_ops_are_excerpted_around_the_offset() -> None:
     h = History()
     records = [[o, o + 1000] for o in range(200)]
     read = h.final_read(9, 1, records)
-    d = op_json(read, focus=(150,))
+    d = op_json(Line.from_op(read), focus=(150,))
     shown = d["value"]["records"]
     assert len(shown) <= RECORDS_SHOWN
     assert [150, 1150] in shown
     assert d["value"]["records_elided"] == 200 - len(shown)
     assert read.value["records"] == records  # the op itself is untouched
-    assert op_json(h.ops[0]) == h.ops[0].to_json()
+    assert op_json(Line.from_op(h.ops[0])) == h.ops[0].to_json()
 
 
 def test_stats_latency_availability_and_rates() -> None:
@@ -203,3 +203,13 @@ def test_a_synthetic_log_that_lost_an_acked_write_is_caught(tmp_path: Path) -> N
     r = check_ops(broken)
     assert r.checkers["lost-write"].count == 1
     assert r.checkers["lost-write"].witnesses[0].value == v
+
+
+def test_a_checkers_handlers_cover_exactly_what_it_wants() -> None:
+    for name, factory in CHECKERS.items():
+        c = factory()
+        if not isinstance(c, Routed):
+            continue
+        routed = {(t, f) for t, fs in c.handlers().items() for f in fs}
+        wanted = {(t, str(f)) for f, ts in c.wants.items() for t in ts}
+        assert routed == wanted, name

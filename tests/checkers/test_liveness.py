@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from checkers import CHECKERS, check_ops
 from checkers.liveness import LivenessChecker
 from harness.contract.glossary import Anomaly
-from harness.contract.history import Op
+from harness.contract.history import Line, Op
 from harness.contract.results import CheckResult, FinalRead, Liveness
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History
@@ -106,7 +106,7 @@ def test_the_longest_gap_on_any_key_is_between_two_ok_ops() -> None:
 
 
 class _Broken(LivenessChecker):
-    def observe(self, op: Op, invoke: Op | None) -> None:
+    def observe(self, op: Line, invoke: Line | None) -> None:
         raise RuntimeError("boom")
 
     def result(self) -> Mapping[Anomaly, CheckResult]:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from harness.contract.results import Results
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts, indexes
+
+
+def _order(r: Results) -> dict[str, int]:
+    """The counts but ``unseen``: these histories have no final read, so every polled value
+    is unseen (tests/checkers/test_loss.py says so); only the order anomalies matter here."""
+    return {name: n for name, n in counts(r).items() if name != "unseen"}
 
 
 def test_dense_polls_from_where_they_asked_are_valid() -> None:
@@ -20,7 +27,7 @@ def test_records_starting_after_from_are_a_skip() -> None:
     h = History()
     poll = h.poll(5, 1, 0, [[1, 8], [2, 9]], hw=3)
     r = h.check()
-    assert counts(r) == {"poll-skip": 1}
+    assert _order(r) == {"poll-skip": 1}
     w = r.checkers["poll-skip"].witnesses[0]
     assert w.offset == 0
     assert "offsets 0..0 were skipped" in w.message
@@ -30,14 +37,14 @@ def test_records_starting_after_from_are_a_skip() -> None:
 def test_a_jump_inside_a_poll_is_a_skip() -> None:
     h = History()
     h.poll(5, 1, 0, [[0, 7], [2, 9]], hw=3)
-    assert counts(h.check()) == {"poll-skip": 1}
+    assert _order(h.check()) == {"poll-skip": 1}
 
 
 def test_a_record_before_from_is_nonmonotonic() -> None:
     h = History()
     h.poll(5, 1, 3, [[2, 9], [3, 10]], hw=4)
     r = h.check()
-    assert counts(r) == {"nonmonotonic-poll": 1}
+    assert _order(r) == {"nonmonotonic-poll": 1}
     assert r.checkers["nonmonotonic-poll"].witnesses[0].offset == 2
 
 
@@ -45,13 +52,13 @@ def test_offsets_going_backwards_or_repeating_are_nonmonotonic() -> None:
     h = History()
     h.poll(5, 1, 0, [[0, 7], [1, 8], [0, 7]], hw=2)
     h.poll(6, 1, 0, [[0, 7], [0, 7]], hw=2)
-    assert counts(h.check()) == {"nonmonotonic-poll": 2}
+    assert _order(h.check()) == {"nonmonotonic-poll": 2}
 
 
 def test_one_poll_can_both_skip_and_go_back_and_counts_once_each() -> None:
     h = History()
     h.poll(5, 1, 0, [[0, 7], [3, 8], [1, 9], [5, 2]], hw=6)
-    assert counts(h.check()) == {"poll-skip": 1, "nonmonotonic-poll": 1}
+    assert _order(h.check()) == {"poll-skip": 1, "nonmonotonic-poll": 1}
 
 
 def test_a_hole_in_the_final_read_is_a_skip() -> None:
