@@ -1,7 +1,8 @@
 """The Docker driver: starts a `ClusterPlan` and tears it down, system-agnostic.
 
 What it builds (DESIGN.md §5; every resource labelled ``floodmark.run=<run id>``, plus
-``floodmark.node`` and ``floodmark.role``):
+``floodmark.node``, ``floodmark.role`` and its owner, ``floodmark.owner.*``: see
+`compose.owner`):
 
 - one ``internal`` bridge network per node, named ``fm-<run>-<node>``: the node is
   alone on it with the Toxiproxy container, which joins every such network under the
@@ -19,6 +20,11 @@ What it builds (DESIGN.md §5; every resource labelled ``floodmark.run=<run id>`
 Networks, volumes and node containers are created in parallel. Teardown never trusts
 in-memory bookkeeping: it removes whatever carries the run's label, so resources created
 by a request that was interrupted half-way are found too (`remove_labelled`).
+
+Before it creates anything, `DockerCluster.start` reaps the resources of runs whose owner
+is gone (a harness killed with ``-9`` leaves its cluster running): `reap_orphans`, which
+``floodmark clean`` uses too. The live clusters of other runs on the same engine, and
+those of owners on other hosts, are never touched.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -42,6 +49,7 @@ from docker.models.networks import Network
 from docker.models.volumes import Volume
 from docker.types import IPAMConfig, IPAMPool, Mount
 
+from compose.owner import Liveness, Owner, liveness, process_start, this_process
 from compose.toxiproxy.client import ProxySpec, Toxiproxy
 from harness.contract.plan import ClusterPlan, NodePlan
 from harness.contract.roles import System
@@ -78,6 +86,9 @@ def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list
 class DockerCluster:
     """A running cluster (implements `harness.contract.roles.Cluster`)."""
 
+    _owner: Owner | None = None
+    """Whose resources these are (`compose.owner`); None: this process."""
+
     def __init__(
         self,
         plan: ClusterPlan,
@@ -85,8 +96,10 @@ class DockerCluster:
         images: dict[str, str],
         run_dir: Path,
         client: docker.DockerClient,
+        owner: Owner | None = None,
     ) -> None:
         self._plan = plan
+        self._owner = owner
         self._system = system
         self._images = images
         self._run_dir = run_dir
@@ -167,9 +180,20 @@ class DockerCluster:
             d[LABEL_ROLE] = role
         return d
 
+    def owned(self, node: str = "", role: str = "") -> dict[str, str]:
+        """`labels` plus the owner's: what every created resource carries."""
+        return {**self.labels(node, role), **(self._owner or this_process()).labels()}
+
     def start(self, phase: Callable[[str], None] = lambda _msg: None) -> None:
-        """Networks and volumes, Toxiproxy and its proxies, then the nodes."""
+        """Orphans of dead runs reaped; networks and volumes, Toxiproxy and its proxies,
+        then the nodes."""
         plan = self._plan
+        nothing: list[EngineRun] = []
+        reaped = best_effort(
+            "reaping the resources of dead runs", lambda: reap_orphans(self._docker), nothing
+        )
+        for dead in reaped:
+            log.warning("%s", dead.summary())
         phase("networks and volumes")
         parallel(self._create_network, [*(n.name for n in plan.nodes), "pub"])
         parallel(self._create_volume, [n.name for n in plan.nodes])
@@ -197,7 +221,7 @@ class DockerCluster:
             self.name(f"net-{node}"),
             driver="bridge",
             internal=node != "pub",
-            labels=self.labels(node=node if node != "pub" else "", role="network"),
+            labels=self.owned(node=node if node != "pub" else "", role="network"),
             check_duplicate=True,
         )
         try:
@@ -221,7 +245,7 @@ class DockerCluster:
 
     def _create_volume(self, node: str) -> None:
         self._docker.volumes.create(
-            self.name(f"{node}-data"), labels=self.labels(node=node, role="data")
+            self.name(f"{node}-data"), labels=self.owned(node=node, role="data")
         )
 
     def _start_toxiproxy(self) -> None:
@@ -234,7 +258,7 @@ class DockerCluster:
         c = self._docker.containers.create(
             self._images["toxiproxy"],
             name=self.name(TOXIPROXY),
-            labels=self.labels(node=TOXIPROXY, role=TOXIPROXY),
+            labels=self.owned(node=TOXIPROXY, role=TOXIPROXY),
             network=self.name("net-pub"),
             ports=ports,
             environment={"LOG_LEVEL": "info"},
@@ -302,7 +326,7 @@ class DockerCluster:
             command=list(node.command),
             name=self.name(node.name),
             hostname=node.name,
-            labels=self.labels(node=node.name, role=node.role.value),
+            labels=self.owned(node=node.name, role=node.role.value),
             environment={"FLOODMARK_NODE": node.name, **node.env},
             mounts=mounts,
             network=net,
@@ -392,6 +416,88 @@ def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> d
             break  # all gone: nothing to retry
         time.sleep(0.2)  # a volume still held by a container being removed: again
     return removed
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRun:
+    """The resources one run (``floodmark.run`` value) has on the engine, and its owner."""
+
+    run_id: str
+    owner: Owner | None
+    liveness: Liveness
+    containers: int = 0
+    networks: int = 0
+    volumes: int = 0
+    removed: Mapping[str, int] | None = None
+    """What `reap_orphans` removed; None when kept."""
+
+    def summary(self) -> str:
+        have = f"{self.containers} containers, {self.networks} networks, {self.volumes} volumes"
+        who = f"owner {self.owner}" if self.owner else "no owner labels"
+        if self.removed is None:
+            return f"kept run {self.run_id} ({who}, {self.liveness.value}): {have}"
+        gone = ", ".join(f"{n} {k}" for k, n in self.removed.items())
+        return f"reaped run {self.run_id} ({who} is gone): removed {gone}"
+
+
+def engine_runs(
+    client: docker.DockerClient,
+    here: Owner | None = None,
+    start_of: Callable[[int], int | None] = process_start,
+) -> list[EngineRun]:
+    """Every run with resources on the engine, each with its owner's liveness. A run is
+    GONE only when the owner of every one of its resources is gone."""
+    here = here or this_process()
+    seen: dict[str, dict[str, int]] = {}
+    owners: dict[str, set[Owner | None]] = {}
+
+    def note(kind: str, labels: Mapping[str, str] | None) -> None:
+        run_id = (labels or {}).get(LABEL_RUN)
+        if not run_id:
+            return
+        counts = seen.setdefault(run_id, {"containers": 0, "networks": 0, "volumes": 0})
+        counts[kind] += 1
+        owners.setdefault(run_id, set()).add(Owner.from_labels(labels))
+
+    flt: dict[str, str | list[str] | bool] = {"label": LABEL_RUN}
+    for c in client.api.containers(all=True, filters=flt):
+        note("containers", c.get("Labels"))
+    for net in client.networks.list(filters=flt):
+        note("networks", (getattr(net, "attrs", None) or {}).get("Labels"))
+    for vol in client.volumes.list(filters=flt):
+        note("volumes", (getattr(vol, "attrs", None) or {}).get("Labels"))
+    runs = []
+    for run_id, counts in sorted(seen.items()):
+        states = {o: liveness(o, here, start_of) for o in owners[run_id]}
+        if all(s is Liveness.GONE for s in states.values()):
+            state = Liveness.GONE
+        else:  # the most careful reading: any sign of life keeps the run
+            order = (Liveness.ALIVE, Liveness.ELSEWHERE, Liveness.UNOWNED)
+            state = next(s for s in order if s in states.values())
+        owner = next((o for o, s in states.items() if s is state), None)
+        runs.append(
+            EngineRun(run_id, owner, state, counts["containers"], counts["networks"],
+                      counts["volumes"])
+        )  # fmt: skip
+    return runs
+
+
+def reap_orphans(
+    client: docker.DockerClient,
+    here: Owner | None = None,
+    start_of: Callable[[int], int | None] = process_start,
+) -> list[EngineRun]:
+    """Remove the resources of every run whose owner is gone; returns those runs (with
+    what was removed). Runs of live owners, of other hosts and without owner labels stay."""
+    reaped = []
+    for run in engine_runs(client, here, start_of):
+        if run.liveness is Liveness.GONE:
+            removed = remove_labelled(client, run.run_id)
+            reaped.append(
+                EngineRun(run.run_id, run.owner, run.liveness, run.containers, run.networks,
+                          run.volumes, removed)
+            )  # fmt: skip
+    return reaped
 
 
 def _remove_container(client: docker.DockerClient, container_id: str, name: str) -> bool:

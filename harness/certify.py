@@ -37,6 +37,13 @@ Semantics a release manager relies on:
   their own column and make the suite **unknown** (exit 2), never valid nor invalid.
   The anomalies counted are the glossary's safety anomalies found invalid.
 - Every scenario's config is validated before the first container starts.
+
+Scaling out: ``--jobs N`` runs up to N scenarios at once (`harness.jobs`, each in its own
+worker process); ``--shard I/N`` runs a deterministic part of the list (`harness.shard`)
+and records the whole suite's `Plan` in ``summary.json``; ``floodmark certify merge``
+(`harness.merge`) joins the shards' outputs into one certificate. A suite's output
+directory is ``<timestamp>`` (``<timestamp>-shard-IofN`` for a shard), never shared: a
+second suite started in the same second gets ``-2``.
 """
 
 from __future__ import annotations
@@ -44,18 +51,22 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
+from rich.console import Console
 
 from harness.contract.config import TestConfig
 from harness.contract.glossary import SAFETY
 from harness.contract.layout import CERTIFY, JUNIT, LATEST, RESULTS, SUMMARY, TEST
 from harness.contract.results import CheckResult, Results, ResultsError
 from harness.contract.verdict import Verdict, merge_verdicts
+from harness.jobs import JOBS, Board, JobResult, Launcher, StopSignals, process_launcher, run_jobs
+from harness.shard import Plan, plan_of
+from harness.store import versions
 from harness.suite import BUILTIN_SUITES, Scenario, Suite, SuiteError, expand, load_suite
 from reports.certificate import render_certificate
 from reports.junit import write_suite_junit
@@ -68,12 +79,16 @@ __all__ = [
     "Suite",
     "SuiteError",
     "SuiteInterrupted",
+    "detection_rows",
     "detection_table",
     "expand",
     "load_suite",
+    "output_dir",
     "run_suite",
     "suite_verdict",
+    "summary_of",
     "write_outputs",
+    "write_summary",
 ]
 
 LIVENESS_GAP_S: Final = 20.0
@@ -156,12 +171,26 @@ def run_suite(
     store: Path,
     runner: Runner,
     progress: Callable[[str], None] = lambda _m: None,
+    *,
+    plan: Plan | None = None,
+    jobs: int = 1,
+    launcher: Launcher | None = None,
+    console: Console | None = None,
 ) -> tuple[Path, list[ScenarioResult]]:
-    """Every scenario in turn; the suite's files written after each one (a crash mid-suite
-    still leaves a readable summary of what ran). A run ended by a signal (exit code
-    128+N) stops the suite: `SuiteInterrupted`."""
-    out = store / CERTIFY / suite.name / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
+    """Every scenario of ``suite`` (a shard's part when ``plan.shard``), the suite's files
+    written after each one (a crash mid-suite still leaves a readable summary of what
+    ran). A run ended by a signal (exit code 128+N) stops the suite: `SuiteInterrupted`.
+
+    ``jobs`` > 1 (or a ``launcher``) runs up to ``jobs`` scenarios at once, each in a
+    worker (`harness.jobs`) shown on ``console``; otherwise ``runner`` runs them in turn
+    in this process."""
+    plan = plan or plan_of(suite, {}, versions()["floodmark"])
+    shard = plan.shard
+    out = output_dir(
+        store / CERTIFY / suite.name, f"-shard-{shard.index}of{shard.count}" if shard else ""
+    )
+    if jobs > 1 or launcher is not None:
+        return out, _run_parallel(suite, out, plan, max(1, jobs), launcher, console)
     results: list[ScenarioResult] = []
     for i, sc in enumerate(suite.scenarios, start=1):
         progress(f"[{i}/{len(suite.scenarios)}] {sc.name}")
@@ -173,11 +202,54 @@ def run_suite(
         after = _latest_run(Path(config.store), config.name)
         run_dir = after if after != before else None  # None: the run never opened its dir
         results.append(scenario_result(sc, run_dir, code, duration))
-        write_outputs(out, suite, results)
+        write_outputs(out, suite, results, plan)
         progress(f"    → {results[-1].verdict.value} ({results[-1].outcome.value})")
         if code >= 128:
             raise SuiteInterrupted(code, out)
     return out, results
+
+
+def _run_parallel(
+    suite: Suite,
+    out: Path,
+    plan: Plan,
+    jobs: int,
+    launcher: Launcher | None,
+    console: Console | None,
+) -> list[ScenarioResult]:
+    """`run_suite` with up to ``jobs`` workers; results kept in the suite's order."""
+    launch = launcher or process_launcher(out / JOBS)
+    done: dict[int, ScenarioResult] = {}
+
+    def finished(i: int, r: JobResult) -> str:
+        sc = suite.scenarios[i]
+        done[i] = scenario_result(sc, r.run_dir, r.code, r.duration_s)
+        write_outputs(out, suite, [done[k] for k in sorted(done)], plan)
+        return f"{sc.name} → {done[i].verdict.value} ({done[i].outcome.value})"
+
+    board = Board(console or Console(stderr=True, highlight=False), len(suite.scenarios))
+    with StopSignals() as stop, board.shown():
+        signum = run_jobs(suite.scenarios, jobs, launch, finished, board, stop)
+    results = [done[k] for k in sorted(done)]
+    write_outputs(out, suite, results, plan)
+    if signum is not None:
+        raise SuiteInterrupted(128 + signum, out)
+    return results
+
+
+def output_dir(suite_dir: Path, suffix: str = "") -> Path:
+    """``<timestamp><suffix>``, created here and never shared with another suite."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = stamp + suffix
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    path, n = suite_dir / base, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = suite_dir / f"{base}-{n}"
 
 
 def _latest_run(store: Path, name: str) -> Path | None:
@@ -307,67 +379,104 @@ class DetectionRow:
 
 def detection_table(results: Sequence[ScenarioResult]) -> list[DetectionRow]:
     """Per known bug: how often it was caught and how soon; per safe config: false alarms."""
-    groups: dict[str, list[ScenarioResult]] = {}
-    for r in results:
-        key = r.scenario.bug or f"{r.scenario.system_label} (safe)"
-        groups.setdefault(key, []).append(r)
-    rows = []
+    return detection_rows([r.to_json() for r in results])
+
+
+def detection_rows(rows: Sequence[Mapping[str, Any]]) -> list[DetectionRow]:
+    """`detection_table` from summary.json rows (`ScenarioResult.to_json`), so a merge of
+    shards computes it exactly as one run of the whole suite does."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        key = r.get("bug") or f"{r.get('system')} (safe)"
+        groups.setdefault(str(key), []).append(r)
+    table = []
     for key, rs in groups.items():
-        is_bug = rs[0].scenario.expect == Verdict.INVALID
-        firsts = [r.first_anomaly_s for r in rs if r.caught and r.first_anomaly_s is not None]
-        rows.append(
+        is_bug = rs[0].get("expect") == Verdict.INVALID.value
+        caught = [r for r in rs if r.get("verdict") == Verdict.INVALID.value]
+        firsts = [
+            float(r["first_anomaly_s"]) for r in caught if r.get("first_anomaly_s") is not None
+        ]
+        table.append(
             DetectionRow(
                 key,
                 len(rs),
-                sum(r.caught for r in rs) if is_bug else 0,
+                len(caught) if is_bug else 0,
                 statistics.median(firsts) if firsts and is_bug else None,
-                None if is_bug else sum(r.caught for r in rs),
+                None if is_bug else len(caught),
             )
         )
-    return rows
+    return table
 
 
-def write_outputs(out: Path, suite: Suite, results: Sequence[ScenarioResult]) -> None:
+def write_outputs(
+    out: Path, suite: Suite, results: Sequence[ScenarioResult], plan: Plan | None = None
+) -> None:
     """summary.json, junit.xml and certificate.html for what has run so far."""
-    verdict = suite_verdict(results)
-    summary = {
-        "suite": suite.name,
-        "description": suite.description,
+    summary = summary_of(
+        suite.name,
+        suite.description,
+        len(suite.scenarios),
+        [r.to_json() for r in results],
+        suite_verdict(results),
+    )
+    if plan is not None:
+        summary["plan"] = plan.to_json()
+    write_summary(out, summary)
+
+
+def summary_of(
+    suite: str,
+    description: str,
+    planned: int,
+    rows: Sequence[Mapping[str, Any]],
+    verdict: Verdict,
+) -> dict[str, Any]:
+    """The body of summary.json, from its rows."""
+    return {
+        "suite": suite,
+        "description": description,
         "verdict": verdict.value,
-        "scenarios_planned": len(suite.scenarios),
-        "scenarios_run": len(results),
-        "invalid": [r.scenario.name for r in results if r.outcome == Verdict.INVALID],
-        "liveness": {r.scenario.name: r.liveness for r in results if r.liveness},
-        "detection": [row.to_json() for row in detection_table(results)],
-        "rows": [r.to_json() for r in results],
+        "scenarios_planned": planned,
+        "scenarios_run": len(rows),
+        "invalid": [r["scenario"] for r in rows if r.get("outcome") == Verdict.INVALID.value],
+        "liveness": {r["scenario"]: r["liveness"] for r in rows if r.get("liveness")},
+        "detection": [d.to_json() for d in detection_rows(rows)],
+        "rows": [dict(r) for r in rows],
         "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    (out / SUMMARY).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
+
+def write_summary(out: Path, summary: Mapping[str, Any]) -> None:
+    """Write summary.json, junit.xml (one case per row) and certificate.html."""
+    tmp = out / f".{SUMMARY}.tmp"
+    tmp.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    tmp.replace(out / SUMMARY)
+    name = summary["suite"]
     write_suite_junit(
         out / JUNIT,
         [
             {
-                "name": r.scenario.name,
-                "classname": f"floodmark.certify.{suite.name}",
-                "verdict": r.outcome.value,
-                "time": r.duration_s,
+                "name": r["scenario"],
+                "classname": f"floodmark.certify.{name}",
+                "verdict": r["outcome"],
+                "time": r.get("duration_s", 0.0),
                 "message": _row_message(r),
-                "details": orjson.dumps(r.to_json(), option=orjson.OPT_INDENT_2).decode(),
+                "details": orjson.dumps(r, option=orjson.OPT_INDENT_2).decode(),
             }
-            for r in results
+            for r in summary["rows"]
         ],
-        name=f"floodmark certify {suite.name}",
+        name=f"floodmark certify {name}",
     )
     render_certificate(out, summary)
 
 
-def _row_message(r: ScenarioResult) -> str:
-    if r.scenario.expect == Verdict.INVALID:
-        state = "caught" if r.caught else "NOT caught"
-        return f"known bug {r.scenario.bug!r} {state}; anomalies {r.anomalies}"
-    if r.anomalies:
-        return "anomalies: " + ", ".join(f"{k}: {v}" for k, v in r.anomalies.items())
-    if r.liveness:
-        return "liveness: " + "; ".join(r.liveness)
-    return f"verdict {r.verdict.value}"
+def _row_message(r: Mapping[str, Any]) -> str:
+    anomalies = r.get("anomalies") or {}
+    if r.get("expect") == Verdict.INVALID.value:
+        state = "caught" if r.get("verdict") == Verdict.INVALID.value else "NOT caught"
+        return f"known bug {r.get('bug')!r} {state}; anomalies {anomalies}"
+    if anomalies:
+        return "anomalies: " + ", ".join(f"{k}: {v}" for k, v in anomalies.items())
+    if r.get("liveness"):
+        return "liveness: " + "; ".join(r["liveness"])
+    return f"verdict {r.get('verdict')}"

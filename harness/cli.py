@@ -33,7 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from checkers.cli import check_command
-from compose.docker_cluster import docker_client, remove_labelled
+from compose.docker_cluster import docker_client, engine_runs, reap_orphans, remove_labelled
 from harness.catalogue import CATALOGUE, TABLES
 from harness.certify import SuiteInterrupted, run_suite, suite_verdict
 from harness.contract.config import (
@@ -44,8 +44,11 @@ from harness.contract.config import (
     parse_nemesis_options,
 )
 from harness.contract.layout import CERTIFICATE
+from harness.merge import MergeRefused, merge_dirs
 from harness.progress import Ui
 from harness.run import run
+from harness.shard import Shard, plan_of, shard_suite
+from harness.store import versions
 from harness.suite import SuiteError, load_suite
 from reports.cli import report_command, serve_command
 
@@ -161,7 +164,23 @@ def serve_cmd(store: str, port: int) -> None:
     sys.exit(serve_command(store, port))
 
 
-@cli.command("certify")
+class _CertifyGroup(click.Group):
+    """``certify SUITE ...`` runs a suite (the ``suite`` subcommand); ``certify merge
+    DIR...`` joins shards. Anything that is not a subcommand's name is a suite."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["suite", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("certify", cls=_CertifyGroup)
+def certify_cmd() -> None:
+    """Certification: `certify SUITE` runs a suite (see `certify suite -h`);
+    `certify merge DIR...` joins the outputs of its shards into one certificate."""
+
+
+@certify_cmd.command("suite")
 @click.argument("suite")
 @click.option("--store", default="store", show_default=True, help="Store directory.")
 @click.option(
@@ -172,7 +191,27 @@ def serve_cmd(store: str, port: int) -> None:
     help="Override a run setting in every scenario, e.g. time_limit=20 (repeat).",
 )
 @click.option("--dry-run", is_flag=True, help="List the scenarios and stop.")
-def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: bool) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Scenarios at once on this Docker engine (each in its own process).",
+)
+@click.option(
+    "--shard",
+    "shard_spec",
+    metavar="I/N",
+    help="Run only shard I of N (a fixed split of the scenarios); join with certify merge.",
+)
+def certify_suite_cmd(
+    suite: str,
+    store: str,
+    overrides: tuple[str, ...],
+    dry_run: bool,
+    jobs: int,
+    shard_spec: str | None,
+) -> None:
     """Run a certification SUITE (smoke, nightly, release, self-test, or a suite file).
 
     Writes certificate.html, summary.json and junit.xml under store/certify/; exits 0
@@ -181,29 +220,87 @@ def certify_cmd(suite: str, store: str, overrides: tuple[str, ...], dry_run: boo
 
     _logging()
     try:
-        extra: dict[str, Any] = dict(parse_assignments(overrides, "--set"))
-        extra["store"] = store
-        loaded = load_suite(suite, CATALOGUE, extra)
+        options: dict[str, Any] = dict(parse_assignments(overrides, "--set"))
+        loaded = load_suite(suite, CATALOGUE, {**options, "store": store})
+        shard = Shard.parse(shard_spec) if shard_spec else None
     except (SuiteError, ConfigError) as e:
         raise click.UsageError(str(e)) from None
-    for sc in loaded.scenarios:
-        _err.print(f"  {sc.name}: {sc.config.command()}", soft_wrap=True)
+    plan = plan_of(loaded, options, versions()["floodmark"], shard)
+    part = shard_suite(loaded, shard)
+    if shard is not None:
+        _err.print(f"shard {shard}: {len(part.scenarios)} of {len(loaded.scenarios)} scenarios")
+    for sc in part.scenarios:
+        _err.print(f"  {sc.name}: {sc.config.command()}", soft_wrap=True, markup=False)
     if dry_run:
         sys.exit(0)
+    _reap_orphans_first()
 
     try:
         out, results = run_suite(
-            loaded,
+            part,
             Path(store),
             lambda config: run(config, Ui(console=_err, quiet=True)),
-            progress=lambda m: _err.print(m),
+            progress=lambda m: _err.print(m, markup=False),
+            plan=plan,
+            jobs=jobs,
+            console=_err,
         )
     except SuiteInterrupted as e:
         _err.print(str(e), style="red")
         sys.exit(e.exit_code)
+    if shard is not None and not part.scenarios:
+        _err.print(f"shard {shard}: nothing to run ({out})")
+        sys.exit(0)
     verdict = suite_verdict(results)
-    _err.print(f"suite {loaded.name}: {verdict.value.upper()} → {out / CERTIFICATE}")
+    where = f" (shard {shard})" if shard else ""
+    _err.print(f"suite {loaded.name}{where}: {verdict.value.upper()} → {out / CERTIFICATE}")
     sys.exit(verdict.exit_code)
+
+
+@certify_cmd.command("merge")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--store",
+    default="store",
+    show_default=True,
+    help="The merged files go to STORE/certify/<suite>/<stamp>-merged/ (unless --out).",
+)
+@click.option("--out", type=click.Path(file_okay=False), help="Write the merged files here.")
+def certify_merge_cmd(dirs: tuple[str, ...], store: str, out: str | None) -> None:
+    """Join shards' outputs (certify output directories, or stores holding them) into one
+    certificate.html, summary.json and junit.xml with the suite's verdict.
+
+    Exits 0, 1 or 2 like certify (missing or duplicated scenarios make it unknown, an
+    invalid one invalid); 2 with nothing written when the shards are of different
+    suites, options, splits or floodmark versions."""
+    try:
+        merged = merge_dirs([Path(d) for d in dirs], Path(store), Path(out) if out else None)
+    except MergeRefused as e:
+        _err.print(f"merge refused: {e}", markup=False, soft_wrap=True)
+        sys.exit(2)
+    s = merged.summary
+    for m in s["merged_from"]:
+        _err.print(f"  shard {m['shard']}: {m['scenarios_run']} scenarios, {m['verdict']} "
+                   f"({m['path']})", markup=False)  # fmt: skip
+    for key in ("missing_shards", "missing", "duplicated", "unplanned"):
+        if s[key]:
+            _err.print(f"  {key.replace('_', ' ')}: {', '.join(s[key])}", markup=False)
+    _err.print(
+        f"suite {s['suite']} (merged, {s['scenarios_run']} of {s['scenarios_planned']} "
+        f"scenarios): {merged.verdict.value.upper()} → {merged.out / CERTIFICATE}",
+        markup=False,
+    )
+    sys.exit(merged.verdict.exit_code)
+
+
+def _reap_orphans_first() -> None:
+    """Before a suite: remove what runs killed without teardown left, and say so."""
+    try:
+        client = docker_client()
+    except RuntimeError:
+        return  # the first run says what is wrong with the engine
+    for r in reap_orphans(client):
+        _err.print(r.summary(), markup=False)
 
 
 @cli.command("list")
@@ -225,20 +322,39 @@ def list_cmd(registry: str, markdown: bool) -> None:
 
 
 @cli.command("clean")
-@click.option("--run", "run_id", help="Only this run id (default: every floodmark run).")
-def clean_cmd(run_id: str | None) -> None:
-    """Remove every container, network and volume labelled floodmark.run (images stay)."""
+@click.option("--run", "run_id", help="Only this run id, whoever owns it.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Everything labelled floodmark.run: live runs, other hosts' and unowned included.",
+)
+def clean_cmd(run_id: str | None, everything: bool) -> None:
+    """Remove the containers, networks and volumes of runs whose owner is gone (images stay).
+
+    A run's owner is the process that started it (labels floodmark.owner.*: host, pid,
+    start time). Live runs, runs started on other hosts and resources without owner
+    labels (an older floodmark) stay, unless --all."""
     _logging()
+    if run_id and everything:
+        raise click.UsageError("--run and --all: give one of them")
     try:
         client = docker_client()
     except RuntimeError as e:
         _err.print(f"error: {e}", style="red")
         sys.exit(2)
-    removed = remove_labelled(client, run_id)
-    _err.print(
-        f"removed {removed['containers']} containers, {removed['networks']} networks, "
-        f"{removed['volumes']} volumes"
-    )
+    if run_id or everything:
+        removed = remove_labelled(client, run_id)
+        _err.print(
+            f"removed {removed['containers']} containers, {removed['networks']} networks, "
+            f"{removed['volumes']} volumes"
+        )
+        return
+    reaped = reap_orphans(client)
+    for r in [*reaped, *engine_runs(client)]:
+        _err.print(r.summary(), markup=False)
+    if not reaped:
+        _err.print("no run whose owner is gone; nothing removed")
 
 
 def _process_age() -> float:

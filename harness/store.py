@@ -17,6 +17,11 @@ Layout (every name is defined once, in `harness.contract.layout`)::
           report.html     the report, and junit.xml
 
 Timestamps are UTC, to the second; a second run in the same second gets ``-2``, ``-3``...
+(``mkdir`` decides, so concurrent runs of one test in one store never share a directory).
+
+`on_open` lets the caller of a run learn its directory the moment it exists: the
+``--jobs`` worker (`harness.jobs`) reports it to the certifying process at once, so a
+run killed half-way still points at its partial history.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import platform
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +73,16 @@ class RunDir:
         return self.path / layout.HARNESS_LOG
 
 
+_OPENED: list[Callable[[RunDir], None]] = []
+
+
+def on_open(callback: Callable[[RunDir], None]) -> Callable[[], None]:
+    """Call ``callback`` with every run directory `open_run` creates in this process;
+    returns the function that unregisters it."""
+    _OPENED.append(callback)
+    return lambda: _OPENED.remove(callback)
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
     """``<utc timestamp>-<6 hex>``: the value of every resource's ``floodmark.run`` label."""
     started = now or dt.datetime.now(dt.UTC)
@@ -91,12 +107,15 @@ def open_run(config: TestConfig, run_id: str, now: dt.datetime | None = None) ->
     (path / layout.LOGS).mkdir()
     _relink(test_dir / layout.LATEST, Path(path.name))
     _relink(test_dir.parent / layout.LATEST, Path(config.name) / path.name)
-    return RunDir(path=path, run_id=run_id, started=started)
+    run = RunDir(path=path, run_id=run_id, started=started)
+    for callback in list(_OPENED):
+        callback(run)
+    return run
 
 
 def _relink(link: Path, target: Path) -> None:
     """Atomically (re)point a symlink."""
-    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(target)
     os.replace(tmp, link)

@@ -4,7 +4,9 @@ Rendered from the suite's ``summary.json`` (see `harness.certify`): the suite ve
 one row per scenario (verdict, anomalies, fault packages that really acted, duration,
 liveness problems, a link to the run's own report), and for the self-test the detection
 table (per known bug: caught fraction and median time to the first anomaly; per safe
-configuration: false alarms). Every value is escaped by Jinja2's autoescape.
+configuration: false alarms). A shard's certificate says which shard it is; a merged one
+(``floodmark certify merge``) names its shards and lists missing or duplicated
+scenarios. Every value is escaped by Jinja2's autoescape.
 """
 
 from __future__ import annotations

@@ -6,12 +6,17 @@ and duration, and links (relatively) to the run's ``report.html``. Nothing is re
 here: the verdict comes from ``results.json`` ("not checked" without one), the duration
 from the history's last line (read from the end of the file, so a huge history costs
 nothing) or the configured time limit.
+
+Runs of a sharded or ``--jobs`` suite are ordinary runs and listed like any other. Several
+runs may finish at once in one store, each re-rendering the index: every writer uses its
+own temporary file before the rename, so the page is always one whole rendering.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +26,7 @@ import orjson
 
 from harness.contract.layout import INDEX, REPORT, RUN_MARKERS
 from harness.contract.verdict import Verdict
-from reports.html import environment, short_json, write_atomic
+from reports.html import environment, short_json
 from reports.inputs import RunInputs, load_run
 from reports.scan import NS
 
@@ -70,7 +75,11 @@ def render_index(store_dir: str | os.PathLike[str]) -> Path:
         .get_template("index.html.j2")
         .render(rows=rows, totals=totals, store=str(store), generated=datetime.now(UTC))
     )
-    return write_atomic(store / INDEX, html)
+    target = store / INDEX
+    tmp = target.with_name(f".{INDEX}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, target)
+    return target
 
 
 def _row(store: Path, run: RunInputs) -> IndexRow:

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from compose import docker_cluster as dc
+from compose.owner import this_process
 from compose.toxiproxy.client import ProxySpec
 from harness.contract.plan import ClusterPlan, LinkKind, NodePlan, ProxyPlan, Role
 from harness.contract.roles import System
@@ -112,15 +113,27 @@ def test_start_builds_the_layout_of_the_plan(
     nets = dict(fake.network_creates)
     assert sorted(nets) == ["fm-r1-net-n1", "fm-r1-net-n2", "fm-r1-net-pub"]
     assert nets["fm-r1-net-n1"]["internal"] is True and nets["fm-r1-net-pub"]["internal"] is False
+    me = this_process().labels()  # every resource also names its owner: this process
+    assert set(me) >= {"floodmark.owner.host", "floodmark.owner.pid"}
     assert nets["fm-r1-net-n1"]["labels"] == {
         "floodmark.run": RUN,
         "floodmark.node": "n1",
         "floodmark.role": "network",
+        **me,
     }
-    assert nets["fm-r1-net-pub"]["labels"] == {"floodmark.run": RUN, "floodmark.role": "network"}
+    assert nets["fm-r1-net-pub"]["labels"] == {
+        "floodmark.run": RUN,
+        "floodmark.role": "network",
+        **me,
+    }
     assert all(kw["driver"] == "bridge" and "ipam" not in kw for kw in nets.values())
     assert {n: v.labels for n, v in fake.volumes.items()} == {
-        f"fm-r1-{n}-data": {"floodmark.run": RUN, "floodmark.node": n, "floodmark.role": "data"}
+        f"fm-r1-{n}-data": {
+            "floodmark.run": RUN,
+            "floodmark.node": n,
+            "floodmark.role": "data",
+            **me,
+        }
         for n in ("n1", "n2")
     }
 
@@ -131,6 +144,7 @@ def test_start_builds_the_layout_of_the_plan(
         "floodmark.run": RUN,
         "floodmark.node": "toxiproxy",
         "floodmark.role": "toxiproxy",
+        **me,
     }
     assert tp.kwargs["ports"] == {
         "8474/tcp": ("127.0.0.1",),
@@ -167,7 +181,12 @@ def test_start_builds_the_layout_of_the_plan(
     assert n1.image == "floodmark/replog:abc"
     assert kw["command"] == ["replog", "--config", "/etc/replog/n1.json"]
     assert (kw["hostname"], kw["network"]) == ("n1", "fm-r1-net-n1")
-    assert n1.labels == {"floodmark.run": RUN, "floodmark.node": "n1", "floodmark.role": "broker"}
+    assert n1.labels == {
+        "floodmark.run": RUN,
+        "floodmark.node": "n1",
+        "floodmark.role": "broker",
+        **me,
+    }
     assert kw["environment"] == {"FLOODMARK_NODE": "n1", "LOG": "debug"}
     assert kw["networking_config"] == {"fm-r1-net-n1": {"Aliases": ["n1"]}}
     assert kw["extra_hosts"] == {"n2": ip_n1} and kw["cap_add"] == ["SYS_ADMIN"]
