@@ -307,43 +307,47 @@ class _Run:
                 n += len(lines)
                 for op in lines:
                     process = op.process
+                    t = op.type
                     invoke: Line | None = None
                     if type(process) is int:
-                        if op.type is invoke_t:
+                        if t is invoke_t:
                             if process in pending:
                                 _twice(where, op.index, op.f, process, pending[process])
                             pending[process] = op
                         else:
                             invoke = pending.pop(process, None)
                             cls = type(op)
-                            if (
-                                invoke is None
-                                or type(invoke) is not cls
-                                or (cls is OtherLine and invoke.f != op.f)
-                            ):
-                                _unpaired(where, op.index, op.type, op.f, process, invoke)
+                            if invoke is None or type(invoke) is not cls:
+                                _unpaired(where, op.index, t, op.f, process, invoke)
                             iv, v = invoke.value, op.value
-                            if (
-                                (cls is SendLine and (iv.key != v.key or iv.value != v.value))
-                                or (cls is PollLine and (iv.key != v.key or iv.start != v.start))
-                                or (cls is FinalReadLine and iv.key != v.key)
-                            ):
-                                self._changed(op, invoke)
+                            if cls is SendLine:
+                                if iv.key != v.key or iv.value != v.value:
+                                    self._changed(op, invoke)
+                            elif cls is PollLine:
+                                if iv.key != v.key or iv.start != v.start:
+                                    self._changed(op, invoke)
+                            elif cls is FinalReadLine:
+                                if iv.key != v.key:
+                                    self._changed(op, invoke)
+                            elif cls is OtherLine and invoke.f != op.f:
+                                _unpaired(where, op.index, t, op.f, process, invoke)
                     else:
                         others += 1
                         if process == NEMESIS:
-                            for name, observe in routes[op.type].get(NEMESIS_OPS, ()):
+                            for name, observe in routes[t].get(NEMESIS_OPS, ()):
                                 try:
                                     observe(op, None)
                                 except Exception as e:  # noqa: BLE001 - isolation, as below
                                     self._failed(name, op, e)
                                     routes = self.routes
-                    for name, observe in routes[op.type].get(op.f, ()):
-                        try:
-                            observe(op, invoke)
-                        except Exception as e:  # noqa: BLE001 - isolation: see the module docstring
-                            self._failed(name, op, e)
-                            routes = self.routes
+                    observers = routes[t].get(op.f)
+                    if observers:
+                        for name, observe in observers:
+                            try:
+                                observe(op, invoke)
+                            except Exception as e:  # noqa: BLE001 - isolation: see the module docstring
+                                self._failed(name, op, e)
+                                routes = self.routes
         finally:
             self.ops, self.client_ops = n, n - others
 

@@ -113,7 +113,8 @@ class StatsFold:
             rate.first, rate.first_time = invoke.index, invoke.time
         rate.ok += 1
         self._end = t = op.time
-        av = self._keys.get(op.value.key) or self._key(op.value.key)
+        key = op.value.key
+        av = self._keys.get(key) or self._key(key)
         av.ok += 1
         since = av.last_ok
         if since is None:
