@@ -147,8 +147,9 @@ GLOSSARY: Final[dict[Anomaly, Entry]] = {
     ),
     Anomaly.UNSEEN: _safety(
         "loss",
-        "acknowledged, but no complete final read of its key was available to look for it "
-        "(the verdict becomes unknown, not invalid)",
+        "acknowledged, or returned by an ok poll, but no complete final read of its key "
+        "was available to look for it and no final read returned it (the verdict becomes "
+        "unknown, not invalid)",
         Verdict.UNKNOWN,
     ),
     Anomaly.UNVERIFIED_FAULT: _safety(
