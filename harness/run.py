@@ -34,6 +34,7 @@ from faults.registry import FAULT_PACKAGES, node_env
 from harness.contract.config import TestConfig
 from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType
 from harness.contract.plan import ClusterPlan, ClusterSpec
+from harness.contract.results import ResultsError
 from harness.contract.roles import Cluster, FaultPackage, System
 from harness.contract.safely import attempt
 from harness.load import ProcessIds, join_workers, start_workers
@@ -442,14 +443,26 @@ def _check_and_report(run_dir: RunDir, ui: Ui) -> int:
     except (HistoryError, OSError) as e:
         ui.note(f"history could not be checked: {e}")
         return 2
-    results.write(run_dir.path)
+    try:
+        results.write(run_dir.path)
+    except (ResultsError, OSError) as e:
+        ui.note(f"verdict {results.verdict.value}, but results.json could not be written: {e}")
+        return 2
     ui.phase(f"verdict: {results.verdict.value} (results.json)")
-
-    html = render_report(run_dir.path)
-    write_junit(run_dir.path)
-    render_index(run_dir.path.parent.parent)
+    code = int(results.exit_code)
+    try:
+        html = render_report(run_dir.path)
+        write_junit(run_dir.path)
+        render_index(run_dir.path.parent.parent)
+    except Exception as e:  # the verdict stands; `floodmark report` redoes the report
+        log.exception("report failed")
+        ui.note(
+            f"the report could not be written ({type(e).__name__}: {e}); results.json is; "
+            f"`floodmark report {run_dir.path}` retries"
+        )
+        return code if code == 1 else 2  # a proven anomaly stays exit 1
     ui.phase(f"report: {html}")
-    return int(results.exit_code)
+    return code
 
 
 def _attach_log_file(run_dir: RunDir) -> logging.Handler:

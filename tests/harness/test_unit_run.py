@@ -202,6 +202,43 @@ def test_a_lost_acknowledged_write_exits_1(rig: RigMaker) -> None:
     assert_full_teardown(r)
 
 
+def broken_report(*_args: Any) -> None:
+    raise RuntimeError("template missing")
+
+
+def test_a_report_that_fails_keeps_a_proven_anomaly_at_exit_1(
+    rig: RigMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(harness.run, "render_report", broken_report)
+    r = rig(lose=[1])
+    assert r.go() == 1  # the verdict is proven and written: the report is not the verdict
+    assert r.results().verdict is Verdict.INVALID
+    assert any("the report could not be written" in n for n in r.ui.notes), r.ui.notes
+
+
+def test_a_report_that_fails_after_a_valid_verdict_exits_2(
+    rig: RigMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(harness.run, "render_report", broken_report)
+    r = rig()
+    assert r.go() == 2
+    assert r.results().verdict is Verdict.VALID
+    assert any("floodmark report" in n for n in r.ui.notes), r.ui.notes
+
+
+def test_results_that_cannot_be_written_exit_2_with_the_verdict_said(
+    rig: RigMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable(self: Results, directory: Any, text: Any = None) -> Path:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Results, "write", unwritable)
+    r = rig(lose=[1])
+    assert r.go() == 2  # nothing on disk says invalid: not exit 1
+    assert any("results.json could not be written" in n and "invalid" in n for n in r.ui.notes)
+    assert not (r.run_dir / RESULTS).exists()
+
+
 def test_final_reads_that_fail_leave_the_verdict_unknown_and_exit_2(rig: RigMaker) -> None:
     r = rig(final_reads=OpType.FAIL)
     assert r.go() == 2
