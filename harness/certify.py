@@ -227,7 +227,9 @@ def _run_parallel(
         write_outputs(out, suite, [done[k] for k in sorted(done)], plan)
         return f"{sc.name} → {done[i].verdict.value} ({done[i].outcome.value})"
 
-    board = Board(console or Console(stderr=True, highlight=False), len(suite.scenarios))
+    board = Board(
+        console or Console(stderr=True, highlight=False, markup=False), len(suite.scenarios)
+    )
     with StopSignals() as stop, board.shown():
         signum = run_jobs(suite.scenarios, jobs, launch, finished, board, stop)
     results = [done[k] for k in sorted(done)]

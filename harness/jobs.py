@@ -369,7 +369,7 @@ def worker(spec: Path, result: Path) -> int:
         write()
 
     on_open(on_run)
-    console = Console(stderr=True, highlight=False, width=200)
+    console = Console(stderr=True, highlight=False, markup=False, width=200)
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     logging.getLogger("floodmark").addHandler(handler)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 class Ui:
     def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, markup=False)
         self.quiet = quiet
         self._t0 = time.monotonic()
 
