@@ -31,7 +31,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -49,7 +48,7 @@ from rich.text import Text
 from harness.catalogue import CATALOGUE
 from harness.contract.config import build_config
 from harness.progress import Ui
-from harness.run import run
+from harness.run import SignalHandlers, run
 from harness.store import RunDir, on_open
 from harness.suite import Scenario
 
@@ -89,23 +88,9 @@ Launcher = Callable[[int, Scenario], Job]
 """Starts scenario number ``i`` (its position in the suite)."""
 
 
-class StopSignals:
+class StopSignals(SignalHandlers):
     """SIGINT/SIGTERM in the main thread noted (the first one), never raised, so the
     loop that owns the workers decides what happens; every later signal is logged."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGINT, signal.SIGTERM):
-                self._previous[s] = signal.signal(s, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, h in self._previous.items():
-            signal.signal(s, h)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.received is None:

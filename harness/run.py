@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import orjson
 
@@ -70,22 +70,35 @@ class SetupError(RuntimeError):
     """The cluster did not come up; says what was missing."""
 
 
-class SignalGuard:
-    """SIGINT/SIGTERM → `Interrupted` in the main thread, once; then ignored (logged)."""
+class SignalHandlers:
+    """For a ``with`` block, `_handle` receives SIGINT and SIGTERM (in the main thread;
+    elsewhere Python cannot take signals and nothing is installed); the handlers that
+    were there before come back at the end. ``received`` is the first signal."""
 
     def __init__(self) -> None:
-        self.armed = True
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> SignalGuard:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._previous[s] = signal.signal(s, self._handle)
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for s, h in self._previous.items():
             signal.signal(s, h)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        raise NotImplementedError
+
+
+class SignalGuard(SignalHandlers):
+    """SIGINT/SIGTERM → `Interrupted` in the main thread, once; then ignored (logged)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = True
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.received is None:
