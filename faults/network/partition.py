@@ -169,20 +169,7 @@ class PartitionFault(StartStopFault):
         if not applied:
             problems.append(f"the cut {sorted(links)} maps to no proxy of this cluster")
         fields: dict[str, JSON] = {"unprobed": unprobed} if unprobed else {}
-        if not problems and not probes:
-            # In place (read back), but every cut link's source or destination was down
-            # or not listening: no probe could show it holds, none showed it does not.
-            # Neither verified nor a failure: ``verified: null`` with why (a nightly
-            # run under kill + partition must not turn unknown for this).
-            out = verified(True, "", spec, proxies=applied, applied_ms=round(applied_ms, 1))
-            out.update(fields, probes={}, verified=None)
-            out["unconfirmed"] = (
-                f"no probe could be made through the cut links {sorted(applied)} "
-                f"(left out: {unprobed or 'every endpoint down'}): the cut is in place "
-                "in Toxiproxy but untested"
-            )
-            return out
-        return verified(
+        out = verified(
             not problems,
             "; ".join(problems),
             spec,
@@ -191,6 +178,18 @@ class PartitionFault(StartStopFault):
             probes=probes,
             **fields,
         )
+        if not problems and not probes:
+            # In place (read back), but every cut link's source or destination was down
+            # or not listening: no probe could show it holds, none showed it does not.
+            # Neither verified nor a failure: ``verified: null`` with why (a nightly
+            # run under kill + partition must not turn unknown for this).
+            out["verified"] = None
+            out["unconfirmed"] = (
+                f"no probe could be made through the cut links {sorted(applied)} "
+                f"(left out: {unprobed or 'every endpoint down'}): the cut is in place "
+                "in Toxiproxy but untested"
+            )
+        return out
 
     def apply(self, tp: LinkControl, cut: Iterable[Link], mode: str) -> dict[str, list[str]]:
         calls: list[Callable[[], Any]] = []
