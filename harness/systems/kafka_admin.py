@@ -28,6 +28,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     OffsetSpec,
 )
 
+from harness.contract.layout import LOGS
 from harness.systems.kafka_client import LIBRDKAFKA_LOG
 
 
@@ -65,6 +66,21 @@ class TopicSetupError(RuntimeError):
     """The floodmark topic could not be created or did not become healthy in time."""
 
 
+RECONNECT_AFTER = 3
+"""Consecutive refused CreateTopics after which `ensure_topic` makes a new AdminClient."""
+
+
+def _cluster_view(admin: Any) -> str:
+    """The brokers and controller a fresh Metadata request names (asking also refreshes
+    the client's cached controller, which CreateTopics is sent to)."""
+    try:
+        meta = admin.list_topics(timeout=5)
+    except ck.KafkaException as e:
+        return f"Metadata: {e.args[0].name()}"
+    brokers = sorted(meta.brokers)
+    return f"metadata names brokers {brokers} and controller {meta.controller_id}"
+
+
 def ensure_topic(
     bootstrap: str,
     topic: str,
@@ -83,6 +99,7 @@ def ensure_topic(
     deadline = clock() + timeout_s
     last = "no answer yet"
     created = False
+    refused = 0
     while clock() < deadline:
         if not created:
             fut = admin.create_topics(
@@ -98,7 +115,12 @@ def ensure_topic(
                 if err.code() == ck.KafkaError.TOPIC_ALREADY_EXISTS:
                     created = True
                 else:
-                    last = f"CreateTopics: {err.name()} {err.str()}"
+                    refused += 1
+                    last = f"CreateTopics: {err.name()} {err.str()}; {_cluster_view(admin)}"
+                    if refused % RECONNECT_AFTER == 0:
+                        # A client that has waited this long for a controller may hold a
+                        # stale view of the cluster: start again from the bootstrap list.
+                        admin = connect(bootstrap)
         if created:
             try:
                 meta = admin.list_topics(topic, timeout=5)
@@ -121,7 +143,7 @@ def ensure_topic(
     raise TopicSetupError(
         f"topic {topic!r} ({partitions} partitions, RF {replication_factor}) was not ready "
         f"after {timeout_s:.0f} s; last: {last}. Check the broker logs in the run directory "
-        "(cluster/*.log): are all brokers registered with the controller?"
+        f'({LOGS}/*.log): did every broker register with the controller ("unfenced")?'
     )
 
 

@@ -20,6 +20,7 @@ import confluent_kafka as ck
 import docker.errors
 import pytest
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    BrokerMetadata,
     ClusterMetadata,
     ListOffsetsResultInfo,
     PartitionMetadata,
@@ -30,6 +31,7 @@ from harness.contract.history import JSON
 from harness.contract.plan import ClusterPlan, ClusterSpec
 from harness.systems.kafka import CHECKPOINT_WAIT_S, LOGDUMP, TOPIC, KafkaSystem
 from harness.systems.kafka_admin import (
+    RECONNECT_AFTER,
     LeaderEpochWatcher,
     PartitionMeta,
     TopicSetupError,
@@ -81,8 +83,12 @@ class FakeAdmin:
     creates: list[BaseException | None] = field(default_factory=lambda: [None])
     created: list[Any] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
+    cluster: ClusterMetadata = field(default_factory=ClusterMetadata)
 
-    def list_topics(self, topic: str, timeout: float) -> ClusterMetadata:
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        if topic is None:  # the whole cluster: brokers and controller
+            self.asked.append("list_topics")
+            return self.cluster
         self.asked.append(f"list_topics {topic}")
         answer = self.meta[0] if len(self.meta) == 1 else self.meta.pop(0)
         if isinstance(answer, BaseException):
@@ -473,6 +479,37 @@ def test_ensure_topic_creates_then_waits_for_leaders_and_full_isrs() -> None:
     assert len(admin.created) == 2  # the first CreateTopics did not arrive
     assert clock.slept == [0.5] * 4
     assert len(admin.meta) == 1  # every answer but the last was asked for
+
+
+def test_ensure_topic_reconnects_when_the_controller_stays_unknown() -> None:
+    """CreateTopics waits for a controller the client has never been told of: every
+    refusal says what Metadata names, and after RECONNECT_AFTER refusals in a row a new
+    AdminClient starts again from the bootstrap list."""
+    no_controller = ClusterMetadata()
+    no_controller.brokers = {b: BrokerMetadata() for b in (1, 2, 3)}
+    stale = FakeAdmin(
+        [healthy_meta()], creates=[kafka_error(E._TIMED_OUT)] * RECONNECT_AFTER,
+        cluster=no_controller,
+    )  # fmt: skip
+    fresh = FakeAdmin([healthy_meta()])
+    clients = [stale, fresh]
+    clock = Clock()
+    ensure_topic("b:1", TOPIC, 2, 3, {}, 60.0, connect=lambda _b: clients.pop(0),
+                 clock=clock, sleep=clock.sleep)  # fmt: skip
+    assert clients == [] and len(stale.created) == RECONNECT_AFTER and len(fresh.created) == 1
+    assert stale.asked == ["list_topics"] * RECONNECT_AFTER
+
+
+def test_ensure_topic_says_which_controller_metadata_named() -> None:
+    no_controller = ClusterMetadata()
+    no_controller.brokers = {b: BrokerMetadata() for b in (2, 1)}
+    admin = FakeAdmin([healthy_meta()], creates=[kafka_error(E._TIMED_OUT)] * 99,
+                      cluster=no_controller)  # fmt: skip
+    clock = Clock()
+    with pytest.raises(TopicSetupError) as e:
+        setup_topic(admin, clock, timeout_s=3.0)
+    assert "metadata names brokers [1, 2] and controller -1" in str(e.value)
+    assert "logs/*.log" in str(e.value)
 
 
 def test_ensure_topic_accepts_an_existing_topic() -> None:
