@@ -1,6 +1,6 @@
 """Composing the checkers: read the history once, feed every checker, merge verdicts.
 
-`check_history` streams ``history.jsonl`` (`harness.contract.history.iter_lines`) and
+`check_history` streams ``history.jsonl`` (`harness.contract.reader.iter_lines`) and
 hands each op to the registered checkers (`checkers.registry.CHECKERS`) that asked for
 its ``f`` and type, together with the ``invoke`` a client completion completes. `Pairing` is the
 only place in floodmark that pairs invokes with completions (the reports reuse it through
@@ -23,7 +23,7 @@ returned was looked for in a complete final read, `checkers.core.Covers`); else 
 (`merge_verdicts`).
 
 Speed: the history is decoded by blocks straight into typed lines
-(`harness.contract.history.iter_lines`) and routed by op type and ``f`` in one loop
+(`harness.contract.reader.iter_lines`) and routed by op type and ``f`` in one loop
 (`_Run.consume`) to the checkers that asked for them; checking a history costs about
 three times parsing it with orjson (bench/check_bench.py).
 
@@ -46,22 +46,9 @@ from checkers.liveness import LivenessChecker
 from checkers.registry import CHECKERS
 from checkers.stats import StatsFold
 from harness.contract.glossary import LIVENESS, SAFETY
-from harness.contract.history import (
-    JSON,
-    NEMESIS,
-    F,
-    FinalReadLine,
-    HistoryError,
-    Line,
-    Op,
-    OpType,
-    OtherLine,
-    PollLine,
-    ReadStats,
-    SendLine,
-    iter_lines,
-)
+from harness.contract.history import JSON, NEMESIS, F, HistoryError, Op, OpType, ReadStats
 from harness.contract.layout import HISTORY
+from harness.contract.reader import FinalReadLine, Line, OtherLine, PollLine, SendLine, iter_lines
 from harness.contract.results import CheckResult, Liveness, Results
 from harness.contract.verdict import Verdict, merge_verdicts
 
@@ -123,7 +110,7 @@ def check_lines(
     where: str = "<history>",
     read: ReadStats | None = None,
 ) -> Results:
-    """Check batches of decoded lines (`harness.contract.history.iter_lines`)."""
+    """Check batches of decoded lines (`harness.contract.reader.iter_lines`)."""
     # The checkers keep hundreds of thousands of long-lived objects and make no reference
     # cycles; the cyclic collector would rescan them again and again (about a third of the
     # time of a large check), so it is paused while the history streams through.

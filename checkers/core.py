@@ -47,7 +47,8 @@ from typing import ClassVar, Final, Protocol, runtime_checkable
 from msgspec import structs
 
 from harness.contract.glossary import Anomaly
-from harness.contract.history import JSON, Line, OpType
+from harness.contract.history import JSON, OpType
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult, Witness
 from harness.contract.verdict import Verdict
 

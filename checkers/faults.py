@@ -20,7 +20,8 @@ from typing import ClassVar
 
 from checkers.core import EVERY, NEMESIS_OPS, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import Line, OpType
+from harness.contract.history import OpType
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult
 
 

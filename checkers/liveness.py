@@ -40,7 +40,8 @@ from msgspec import UNSET
 
 from checkers.core import EVERY, NEMESIS_OPS, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import JSON, NEMESIS, F, FaultF, Line, OpType, Phase
+from harness.contract.history import JSON, NEMESIS, F, FaultF, OpType, Phase
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult, FinalRead, KeyLiveness, Liveness, Witness
 
 _FINAL_READ: Final = str(F.FINAL_READ)

@@ -56,7 +56,8 @@ from typing import ClassVar, Final
 
 from checkers.core import EVERY, OK, Handler, Kept, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Line, OpType
+from harness.contract.history import F, OpType
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult, Witness
 
 _FAIL: Final = OpType.FAIL

@@ -28,7 +28,8 @@ from typing import ClassVar, Final
 
 from checkers.core import OK, Handler, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Line, OpType
+from harness.contract.history import F, OpType
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult
 
 _OK: Final = OpType.OK

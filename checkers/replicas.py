@@ -36,7 +36,8 @@ from typing import ClassVar, Final
 
 from checkers.core import EVERY, Kept, WitnessBook, witness
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, Line, OpType
+from harness.contract.history import F, OpType
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult, Witness
 
 _REPLICA_STATE: Final = str(F.REPLICA_STATE)

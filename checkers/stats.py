@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from harness.contract.history import JSON, F, Line, OpType
+from harness.contract.history import JSON, F, OpType
+from harness.contract.reader import Line
 
 _FAIL: Final = OpType.FAIL
 _OK: Final = OpType.OK

@@ -1,7 +1,7 @@
 """One streaming pass over ``history.jsonl`` that keeps what the report draws.
 
 The report never holds the history in memory: `scan_history` reads it once with
-`harness.contract.history.iter_history` (validating, tolerating a torn last line), pairs
+`harness.contract.reader.iter_history` (validating, tolerating a torn last line), pairs
 each client completion with its invoke through the checkers' own `checkers.paired` (so a
 history the checkers call malformed is malformed here too), and keeps only what a report
 draws and the checkers do not report (verdicts, counts and liveness come from
@@ -34,7 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from checkers import paired
-from harness.contract.history import JSON, NEMESIS, F, Op, OpType, Phase, ReadStats, iter_history
+from harness.contract.history import JSON, NEMESIS, F, Op, OpType, Phase, ReadStats
+from harness.contract.reader import iter_history
 
 NS: Final = 1e9
 MAX_ERRORS: Final = 100

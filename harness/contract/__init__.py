@@ -2,7 +2,9 @@
 floodmark (import-linter holds this; see the README's "Architecture").
 
 - `history`: operations (`Op`, `OpType`, `F`, nemesis op names `Phase`/`FaultF`), the
-  streaming reader and the flushing writer of ``history.jsonl`` (DESIGN.md §3).
+  schema checks of a line and the flushing writer of ``history.jsonl`` (DESIGN.md §3).
+- `reader`: the streaming, validating reader of ``history.jsonl`` (typed `Line` s for
+  the checkers, `Op` s for the reports).
 - `roles`: one small protocol per role (`Client`, `System`, `Cluster`, `Fault`) and the
   fault package value (`FaultPackage`, `FaultOp`, `NemesisContext`, `NemesisOption`).
 - `plan`: the cluster plan a system renders (nodes, one proxy per directed link).

@@ -16,13 +16,10 @@ A tiny example::
 ``"monitor"`` for replica-state samples and replica dumps. Every client ``invoke`` is
 followed by exactly one completion (``ok``/``fail``/``info``) from the same process.
 
-Reading is streaming and validating. `iter_lines` (what the checkers read) decodes blocks
-of lines with msgspec straight into typed `Line` s (`SendLine` with a `SendValue`, ...),
-so validating against the schema costs no more than parsing; `iter_history` gives the
-same ops as `Op` s with plain-JSON values (the reports). A malformed line raises
-`HistoryError` naming the line number and what was wrong (`parse_op` explains it); a
-torn *last* line (no trailing newline and not parseable: the harness was killed
-mid-write) is tolerated and reported through `ReadStats.torn_last_line`.
+This module holds the model (`Op`, `OpType`, `F`, `Phase`, `FaultF`), the schema checks
+that explain a bad line (`parse_op`, `HistoryError`) and the writer (`HistoryWriter`).
+Reading a file is `harness.contract.reader` (`iter_lines`, `iter_history`,
+`read_history`).
 """
 
 from __future__ import annotations
@@ -31,13 +28,10 @@ import enum
 import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
-from typing import IO, Annotated, Any, ClassVar, Final, Literal, NoReturn
+from typing import IO, Any, Final
 
-import msgspec
 import orjson
 
 JSON = Any
@@ -206,13 +200,13 @@ def parse_op(raw: dict[str, JSON], where: str, line_no: int) -> Op:
         raise HistoryError(where, line_no, f"'node' must be a string, got {node!r}")
     if error is not None and type(error) is not str:
         raise HistoryError(where, line_no, f"'error' must be a string, got {error!r}")
-    if f in _CHECKED_FS:
+    if f in CHECKED_FS:
         _check_value(f, op_type, value, where, line_no)
     return Op(index, t, process, op_type, f, value, node, error)
 
 
 _SPECIAL_PROCESSES: Final = frozenset({NEMESIS, MONITOR})
-_CHECKED_FS: Final = frozenset(str(f.value) for f in F)
+CHECKED_FS: Final = frozenset(str(f.value) for f in F)
 _RECORDS_OK: Final = frozenset({"final-read", "replica-dump"})
 
 
@@ -287,330 +281,6 @@ def _check_replica(f: str, value: dict[str, JSON], where: str, line_no: int) -> 
 # --- The typed schema: what the checkers read, decoded and validated in one pass ---------
 #
 # The checkers read the history through `iter_lines`, which decodes blocks of lines with
-# msgspec straight into the structs below: the schema checks of `parse_op` are the types
-# of these fields, so validating costs nothing beyond decoding. `parse_op` stays the one
-# that *explains* a bad line: when a block does not decode, its lines are read again one
-# by one through `parse_op`, whose message names the field.
-
-
-class _V(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
-    """Base of the typed values: immutable, untracked by the cyclic GC (no cycles)."""
-
-
-_UNSET: Final = msgspec.UNSET
-_Unset = msgspec.UnsetType
-
-
-class SendValue(_V, frozen=True):
-    """``{"key": k, "value": v}``; an ``ok`` send also has its ``"offset": o``."""
-
-    key: int
-    value: int
-    offset: int | _Unset = _UNSET
-
-
-class PollValue(_V, rename={"start": "from"}, frozen=True):
-    """``{"key": k, "from": o}``; an ``ok`` poll also ``"records": [[offset, value], ...]``
-    and ``"hw": h``."""
-
-    key: int
-    start: int
-    records: list[tuple[int, int]] | _Unset = _UNSET
-    hw: int | _Unset = _UNSET
-
-
-class FinalReadValue(_V, frozen=True):
-    """``{"key": k}``; an ``ok`` one also ``records`` (and ``hw``, ``complete``: complete
-    only when true); an ``info`` may carry what it read before it gave up."""
-
-    key: int
-    records: list[tuple[int, int]] | _Unset = _UNSET
-    hw: int | _Unset = _UNSET
-    complete: bool | _Unset = _UNSET
-
-
-class ReplicaState(_V, frozen=True):
-    """A monitor sample of one replica."""
-
-    key: int
-    node: str
-    role: Literal["leader", "follower", "offline"]
-    leo: int
-    hw: int
-    epoch: int
-    isr: Any = _UNSET
-
-
-class ReplicaDump(_V, frozen=True):
-    """A replica's whole log after recovery (``records`` only on its completion)."""
-
-    key: int
-    node: str
-    hw: int
-    leo: int
-    records: list[tuple[int, int]] | _Unset = _UNSET
-
-
-class Line(msgspec.Struct, gc=False):
-    """One op of the history as the checkers read it: `Op`'s fields, with ``value`` typed
-    for the operations of `F` (`SendValue`, `PollValue`, ...; one class of line per
-    ``f``, `OtherLine` for any other ``f``, whose value is plain JSON).
-
-    Only `iter_lines` makes lines (`from_op` for an `Op` in memory). `to_json` gives the op
-    as the history spells it: the fields of the schema, in its order (fields the schema
-    does not define are not kept)."""
-
-    f: ClassVar[str] = ""
-    index: int
-    time: int
-    process: int | Literal["nemesis", "monitor"]
-    type: OpType
-    value: Any = None
-    node: str | None = None
-    error: str | None = None
-
-    def to_json(self) -> dict[str, JSON]:
-        d: dict[str, JSON] = {
-            "index": self.index,
-            "time": self.time,
-            "process": self.process,
-            "type": self.type.value,
-            "f": self.f,
-            "value": _plain(self.value),
-        }
-        if self.node is not None:
-            d["node"] = self.node
-        if self.error is not None:
-            d["error"] = self.error
-        return d
-
-    def to_op(self) -> Op:
-        """The same op as an `Op` (its value as plain JSON)."""
-        value = _plain(self.value)
-        return Op(
-            self.index, self.time, self.process, self.type, self.f, value, self.node, self.error
-        )
-
-    @classmethod
-    def from_op(cls, op: Op, where: str = "<ops>") -> Line:
-        """Validate an in-memory `Op` exactly as a history line (`HistoryError` if bad)."""
-        return _decode_block(op.dumps(), where, op.index + 1, op.index)[0]
-
-
-def _plain(value: Any) -> JSON:
-    """A value as plain JSON: typed values as objects, their records as [offset, value]
-    lists (msgspec keeps the tuples they are decoded as)."""
-    plain = msgspec.to_builtins(value)
-    if type(plain) is dict:
-        records = plain.get("records")
-        if type(records) is list:
-            plain["records"] = [list(r) for r in records]
-    return plain
-
-
-class SendLine(Line, tag_field="f", tag="send"):
-    f: ClassVar[str] = "send"
-    value: SendValue
-
-
-class PollLine(Line, tag_field="f", tag="poll"):
-    f: ClassVar[str] = "poll"
-    value: PollValue
-
-
-class FinalReadLine(Line, tag_field="f", tag="final-read"):
-    f: ClassVar[str] = "final-read"
-    value: FinalReadValue
-
-
-class ReplicaStateLine(Line, tag_field="f", tag="replica-state"):
-    f: ClassVar[str] = "replica-state"
-    value: ReplicaState
-
-
-class ReplicaDumpLine(Line, tag_field="f", tag="replica-dump"):
-    f: ClassVar[str] = "replica-dump"
-    value: ReplicaDump
-
-
-class OtherLine(Line, kw_only=True):
-    """An op whose ``f`` the schema does not type (a fault's ``start-partition`` ...)."""
-
-    f: Annotated[str, msgspec.Meta(min_length=1)]  # type: ignore[misc]
-    value: Any = None
-
-
-_TYPED: Final = msgspec.json.Decoder(
-    SendLine | PollLine | FinalReadLine | ReplicaStateLine | ReplicaDumpLine
-)
-_OTHER: Final = msgspec.json.Decoder(OtherLine)
-_BLOCK: Final = 1 << 20
-"""Bytes read and decoded at a time (whole lines; a longer line is read whole)."""
-_ODD: Final = b'"nemesis"'
-"""Lines holding this (fault ops, whose ``f`` the schema does not type) are decoded apart
-from the typed ones around them, so that a block of lines decodes in one call."""
-_OK, _INFO = OpType.OK, OpType.INFO
-
-
-def _decode_block(block: bytes, where: str, first_line: int, first_index: int) -> list[Line]:
-    """Decode whole lines (each newline-terminated but perhaps the last); the ops must be
-    numbered from ``first_index``. Raises `HistoryError` naming the first bad line.
-
-    The fast way decodes runs of typed lines with one call each; anything it does not
-    accept (a line of another ``f``, a bad line) is decoded again one line at a time, and a
-    bad line is explained by `parse_op`."""
-    try:
-        lines: list[Line] = []
-        start = 0
-        odd = block.find(_ODD)
-        while odd >= 0:
-            head = block.rfind(b"\n", 0, odd) + 1
-            tail = block.find(b"\n", odd)
-            tail = len(block) if tail < 0 else tail + 1
-            if head > start:
-                lines += _TYPED.decode_lines(block[start:head])
-            lines.append(_one(block[head:tail]))
-            start = tail
-            odd = block.find(_ODD, start)
-        if start < len(block):
-            lines += _TYPED.decode_lines(block[start:])
-        _vet(lines, block, first_index)
-        return lines
-    except (msgspec.MsgspecError, ValueError):
-        pass
-    lines = []
-    for n, text in enumerate(block.splitlines(keepends=True)):
-        try:
-            line = _one(text)
-            _vet([line], text, first_index + n)
-        except (msgspec.MsgspecError, ValueError) as e:
-            _explain(text, where, first_line + n, first_index + n, e)
-        lines.append(line)
-    return lines
-
-
-def _one(text: bytes) -> Line:
-    """One line: typed when its ``f`` is, else an `OtherLine`."""
-    try:
-        typed: Line = _TYPED.decode(text)
-        return typed
-    except msgspec.ValidationError:
-        line = _OTHER.decode(text)
-        if line.f in _CHECKED_FS:
-            raise
-        return line
-
-
-def _vet(lines: list[Line], block: bytes, first_index: int) -> None:
-    """What the types cannot say: ops numbered in sequence, no blank line, and the fields
-    of a completion that only it has (an ok send's offset, an ok poll's records and hw,
-    an ok final read's records, a finished dump's records). Raises ValueError."""
-    n = len(lines)
-    if n != block.count(b"\n") + (not block.endswith(b"\n")):
-        raise ValueError("a blank line")  # decode_lines skips them; the schema does not
-    if list(map(_INDEX, lines)) != list(range(first_index, first_index + n)):
-        raise ValueError("index out of sequence")
-    for ln in lines:
-        t = ln.type
-        if t is _OK:
-            cls = type(ln)
-            v = ln.value
-            if cls is SendLine:
-                if v.offset is _UNSET:
-                    raise ValueError("send ok without offset")
-            elif cls is PollLine:
-                if v.records is _UNSET or v.hw is _UNSET:
-                    raise ValueError("poll ok without records or hw")
-            elif (cls is FinalReadLine or cls is ReplicaDumpLine) and v.records is _UNSET:
-                raise ValueError("ok without records")
-        elif t is _INFO and type(ln) is ReplicaDumpLine and ln.value.records is _UNSET:
-            raise ValueError("dump without records")
-
-
-_INDEX: Final = attrgetter("index")
-
-
-def _explain(text: bytes, where: str, line_no: int, index: int, e: Exception) -> NoReturn:
-    """Raise the `HistoryError` that explains a line the fast way refused."""
-    op = _decode(text, where, line_no, index)  # the dict-based checks explain
-    # parse_op accepted what the typed schema refuses (e.g. an integer beyond 64 bits)
-    raise HistoryError(where, line_no, f"{op.f} {op.type}: {e}") from None
-
-
-def iter_lines(path: str | Path, stats: ReadStats | None = None) -> Iterator[list[Line]]:
-    """Stream a history file as batches of validated `Line` s, in order.
-
-    Raises `HistoryError` on a malformed line anywhere but a torn last line (no trailing
-    newline and not parseable: the harness was killed mid-write), which is skipped and
-    recorded in ``stats``."""
-    where = str(path)
-    st = stats if stats is not None else ReadStats()
-    line_no = 1  # of the first line not yet decoded
-    with open(path, "rb") as fh:
-        rest = b""
-        held: list[bytes] = []  # the pieces of one line longer than a block
-        while True:
-            chunk = fh.read(_BLOCK)
-            if not chunk:
-                break
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                held.append(chunk)
-                continue
-            block = b"".join((rest, *held, chunk[:cut])) if rest or held else chunk[:cut]
-            rest, held = chunk[cut:], []
-            lines = _decode_block(block, where, line_no, line_no - 1)
-            line_no += block.count(b"\n")
-            st.lines = st.ops = line_no - 1
-            yield lines
-        rest = b"".join((rest, *held))
-        if rest:
-            st.lines = line_no
-            try:
-                lines = _decode_block(rest, where, line_no, line_no - 1)
-            except HistoryError:
-                st.torn_last_line = True
-                st.torn_text = rest[:200].decode("utf-8", "replace")
-                return
-            st.ops = line_no
-            yield lines
-
-
-def iter_history(path: str | Path, stats: ReadStats | None = None) -> Iterator[Op]:
-    """Stream the ops of a history file as `Op` s, validating each line (`iter_lines`).
-
-    Raises `HistoryError` on a malformed line anywhere but a torn last line, which is
-    skipped and recorded in ``stats``.
-    """
-    for lines in iter_lines(path, stats):
-        for ln in lines:
-            yield ln.to_op()
-
-
-def _decode(line: bytes, where: str, line_no: int, expected_index: int) -> Op:
-    try:
-        raw = orjson.loads(line)  # surrounding whitespace, the newline included, is fine
-    except orjson.JSONDecodeError as e:
-        if not line.strip():
-            raise HistoryError(where, line_no, "empty line") from None
-        raise HistoryError(where, line_no, f"not valid JSON ({e})") from None
-    if type(raw) is not dict:
-        raise HistoryError(where, line_no, f"expected a JSON object, got {type(raw).__name__}")
-    op = parse_op(raw, where, line_no)
-    if op.index != expected_index:
-        raise HistoryError(
-            where, line_no, f"'index' is {op.index} but this is op number {expected_index}"
-        )
-    return op
-
-
-def read_history(path: str | Path) -> tuple[list[Op], ReadStats]:
-    """The whole history in memory (for small histories and tests)."""
-    stats = ReadStats()
-    ops = list(iter_history(path, stats))
-    return ops, stats
-
-
 @dataclass
 class HistoryWriter:
     """Appends ops to ``history.jsonl``, flushing every line (thread-safe).

@@ -12,7 +12,8 @@ from checkers import CHECKERS, Checker, check_history, check_ops
 from checkers.core import EVERY, RECORDS_SHOWN, WITNESS_CAP, Routed, op_json
 from checkers.synthetic import Shape, write_history
 from harness.contract.glossary import LIVENESS, SAFETY, Anomaly
-from harness.contract.history import F, HistoryError, Line, Op, OpType, iter_history
+from harness.contract.history import F, HistoryError, Op, OpType
+from harness.contract.reader import Line, iter_history
 from harness.contract.results import CheckResult
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from checkers import CHECKERS, check_ops
 from checkers.liveness import LivenessChecker
 from harness.contract.glossary import Anomaly
-from harness.contract.history import Line, Op
+from harness.contract.history import Op
+from harness.contract.reader import Line
 from harness.contract.results import CheckResult, FinalRead, Liveness
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History

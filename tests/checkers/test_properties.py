@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from checkers import check_ops
 from checkers.synthetic import Shape, write_history
-from harness.contract.history import F, Op, OpType, read_history
+from harness.contract.history import F, Op, OpType
+from harness.contract.reader import read_history
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import counts
 

@@ -1,4 +1,4 @@
-"""The typed reader the checkers use (`harness.contract.history.iter_lines`): same ops and
+"""The typed reader the checkers use (`harness.contract.reader.iter_lines`): same ops and
 same errors as the line-by-line schema, whatever the block boundaries."""
 
 from __future__ import annotations
@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import harness.contract.history as history
-from harness.contract.history import (
-    HistoryError,
-    OtherLine,
-    ReadStats,
-    SendLine,
-    iter_history,
-    iter_lines,
-)
+import harness.contract.reader as reader
+from harness.contract.history import HistoryError, ReadStats
+from harness.contract.reader import OtherLine, SendLine, iter_history, iter_lines
 from tests.checkers.hist import History
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -29,7 +23,7 @@ def test_any_block_size_reads_the_same_ops(
     path = GOLDEN / f"{name}.history.jsonl"
     whole = ReadStats()
     expected = [ln.to_json() for batch in iter_lines(path, whole) for ln in batch]
-    monkeypatch.setattr(history, "_BLOCK", block)  # lines longer than a block, cut anywhere
+    monkeypatch.setattr(reader, "_BLOCK", block)  # lines longer than a block, cut anywhere
     stats = ReadStats()
     assert [ln.to_json() for batch in iter_lines(path, stats) for ln in batch] == expected
     assert stats == whole

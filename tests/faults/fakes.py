@@ -40,8 +40,9 @@ from docker.models.containers import Container, ExecResult
 from compose.toxiproxy.client import Toxiproxy
 from faults.agent.probe import ProbeResult
 from faults.registry import FAULT_PACKAGES
-from harness.contract.history import JSON, NEMESIS, HistoryWriter, Op, Phase, read_history
+from harness.contract.history import JSON, NEMESIS, HistoryWriter, Op, Phase
 from harness.contract.plan import CLIENT, ClusterPlan, ClusterSpec, link_name
+from harness.contract.reader import read_history
 from harness.contract.roles import Client, Cluster, Fault, FaultOp, System
 from harness.nemesis import Nemesis
 from harness.systems.replog import ReplogSystem

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness.contract.history import HistoryWriter, OpType, read_history
+from harness.contract.history import HistoryWriter, OpType
+from harness.contract.reader import read_history
 
 WRITER = """
 import sys, itertools

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.contract.history import JSON, HistoryWriter, Op, OpType, read_history
+from harness.contract.history import JSON, HistoryWriter, Op, OpType
+from harness.contract.reader import read_history
 from harness.contract.roles import Client, Completion
 from harness.load import LoadStats, RateLimiter, Worker, join_workers, start_workers
 from tests.harness.fakes import ScriptedClient

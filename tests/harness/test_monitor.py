@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.contract.history import JSON, F, HistoryWriter, read_history
+from harness.contract.history import JSON, F, HistoryWriter
 from harness.contract.plan import ClusterSpec
+from harness.contract.reader import read_history
 from harness.monitor import Monitor, health, wait_healthy
 from harness.systems.replog import ReplogSystem
 from tests.fake_clock import FakeClock

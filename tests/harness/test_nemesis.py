@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from faults.registry import FAULT_PACKAGES
-from harness.contract.history import HistoryWriter, Phase, read_history
+from harness.contract.history import HistoryWriter, Phase
+from harness.contract.reader import read_history
 from harness.contract.roles import FaultOp, NemesisContext
 from harness.nemesis import Nemesis, build_schedule, context
 from tests.harness.fakes import RecordingFault, fault_cluster, recording_package

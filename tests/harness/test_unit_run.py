@@ -27,8 +27,9 @@ import harness.run
 from faults.registry import FAULT_PACKAGES
 from harness.contract.config import ConfigError, TestConfig
 from harness.contract.glossary import Anomaly
-from harness.contract.history import F, OpType, iter_history, read_history
+from harness.contract.history import F, OpType
 from harness.contract.layout import HISTORY, LATEST, RESULTS, TEST
+from harness.contract.reader import iter_history, read_history
 from harness.contract.results import Results
 from harness.contract.verdict import Verdict
 from harness.run import run

@@ -31,8 +31,8 @@ from compose.docker_cluster import (
 )
 from compose.images import ensure_images
 from harness.contract.glossary import Anomaly
-from harness.contract.history import read_history
 from harness.contract.plan import ClusterSpec
+from harness.contract.reader import read_history
 from harness.contract.results import Results
 from harness.monitor import wait_healthy
 from harness.systems.replog import ReplogSystem

@@ -24,7 +24,8 @@ from compose.docker_cluster import docker_client
 from faults.common import agent, unverified_reasons
 from faults.disk.slow import blkio_cgroup
 from faults.registry import FAULT_PACKAGES, node_env
-from harness.contract.history import NEMESIS, FaultF, HistoryWriter, Phase, read_history
+from harness.contract.history import NEMESIS, FaultF, HistoryWriter, Phase
+from harness.contract.reader import read_history
 from harness.contract.roles import NemesisContext
 from harness.nemesis import Nemesis, build_schedule, context
 from tests.faults.docker_support import poll, replog_cluster

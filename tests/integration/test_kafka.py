@@ -27,8 +27,9 @@ import pytest
 
 from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
 from compose.images import ensure_images
-from harness.contract.history import OpType, Phase, read_history
+from harness.contract.history import OpType, Phase
 from harness.contract.plan import ClusterSpec
+from harness.contract.reader import read_history
 from harness.monitor import wait_healthy
 from harness.systems.kafka import KafkaSystem
 from tests.integration.verdicts import assert_safe_run

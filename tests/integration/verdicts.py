@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from harness.contract.history import NEMESIS, read_history
+from harness.contract.history import NEMESIS
+from harness.contract.reader import read_history
 
 
 class UnknownRun(UserWarning):
