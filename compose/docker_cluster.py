@@ -19,37 +19,40 @@ What it builds (DESIGN.md §5; every resource labelled ``floodmark.run=<run id>`
 
 Networks, volumes and node containers are created in parallel. Teardown never trusts
 in-memory bookkeeping: it removes whatever carries the run's label, so resources created
-by a request that was interrupted half-way are found too (`remove_labelled`).
+by a request that was interrupted half-way are found too (`compose.resources`).
 
 Before it creates anything, `DockerCluster.start` reaps the resources of runs whose owner
-is gone (a harness killed with ``-9`` leaves its cluster running): `reap_orphans`, which
-``floodmark clean`` uses too. The live clusters of other runs on the same engine, and
-those of owners on other hosts, are never touched.
+is gone (a harness killed with ``-9`` leaves its cluster running):
+`compose.resources.reap_orphans`, which ``floodmark clean`` uses too. The live clusters
+of other runs on the same engine, and those of owners on other hosts, are never touched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
-import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
-from docker.models.networks import Network
-from docker.models.volumes import Volume
 from docker.types import IPAMConfig, IPAMPool, Mount
 
-from compose.owner import Liveness, Owner, liveness, process_start, this_process
+from compose.owner import Owner, this_process
+from compose.resources import (
+    LABEL_NODE,
+    LABEL_ROLE,
+    LABEL_RUN,
+    EngineRun,
+    parallel,
+    reap_orphans,
+    remove_labelled,
+)
 from compose.toxiproxy.client import ProxySpec, Toxiproxy
 from harness.contract.plan import ClusterPlan, NodePlan
 from harness.contract.roles import System
@@ -57,30 +60,8 @@ from harness.contract.safely import attempt, best_effort
 
 log = logging.getLogger("floodmark")
 
-LABEL_RUN: Final = "floodmark.run"
-LABEL_NODE: Final = "floodmark.node"
-LABEL_ROLE: Final = "floodmark.role"
 TOXIPROXY: Final = "toxiproxy"
 TOXIPROXY_API_PORT: Final = 8474
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 8) -> list[R]:
-    """``map`` in threads; waits for every call (even after a failure) before raising,
-    so nothing is still creating resources when teardown starts."""
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(fn, item) for item in items]
-        wait(futures)
-    except BaseException:
-        # e.g. `Interrupted` from a signal: let the calls in flight finish (the signal guard
-        # is disarmed by now, so this wait is not cut short) before teardown looks around.
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [f.result() for f in futures]
 
 
 class DockerCluster:
@@ -372,146 +353,6 @@ def _free_subnets(client: docker.DockerClient) -> Iterable[ipaddress.IPv4Network
         for subnet in ipaddress.IPv4Network(supernet).subnets(new_prefix=28):
             if not any(subnet.overlaps(u) for u in used):
                 yield subnet
-
-
-def labelled_containers(client: docker.DockerClient, label: str) -> list[tuple[str, str]]:
-    """(id, name) of every container, running or not, that carries ``label``.
-
-    One list call and no per-container inspect (``containers.list`` inspects each one, and
-    raises NotFound when a container goes away between the list and its inspect)."""
-    return [
-        (str(c["Id"]), str((c.get("Names") or ["?"])[0]).lstrip("/"))
-        for c in client.api.containers(all=True, filters={"label": label})
-    ]
-
-
-def remove_labelled(client: docker.DockerClient, run_id: str | None = None) -> dict[str, int]:
-    """Remove every container, network and volume of one run (or of every run when
-    ``run_id`` is None); returns how many of each were removed. Errors are logged."""
-    label = LABEL_RUN if run_id is None else f"{LABEL_RUN}={run_id}"
-    flt: dict[str, str | list[str] | bool] = {"label": label}
-    removed = {"containers": 0, "networks": 0, "volumes": 0}
-    no_containers: list[tuple[str, str]] = []
-    for _ in range(3):  # again, for one created while the first pass ran
-        containers = best_effort(
-            "listing containers", lambda: labelled_containers(client, label), no_containers
-        )
-        if not containers:
-            break
-        gone = parallel(lambda c: _remove_container(client, *c), containers)
-        removed["containers"] += sum(gone)
-    no_networks: list[Network] = []
-    for net in best_effort(
-        "listing networks", lambda: client.networks.list(filters=flt), no_networks
-    ):
-        removed["networks"] += attempt(f"removing network {net.name}", net.remove)
-    no_volumes: list[Volume] = []
-    for _ in range(3):
-        vols = best_effort("listing volumes", lambda: client.volumes.list(filters=flt), no_volumes)
-        if not vols:
-            break
-        vols_gone = sum(attempt(f"removing volume {v.name}", _remover(v)) for v in vols)
-        removed["volumes"] += vols_gone
-        if vols_gone == len(vols):
-            break  # all gone: nothing to retry
-        time.sleep(0.2)  # a volume still held by a container being removed: again
-    return removed
-
-
-@dataclass(frozen=True, slots=True)
-class EngineRun:
-    """The resources one run (``floodmark.run`` value) has on the engine, and its owner."""
-
-    run_id: str
-    owner: Owner | None
-    liveness: Liveness
-    containers: int = 0
-    networks: int = 0
-    volumes: int = 0
-    removed: Mapping[str, int] | None = None
-    """What `reap_orphans` removed; None when kept."""
-
-    def summary(self) -> str:
-        have = f"{self.containers} containers, {self.networks} networks, {self.volumes} volumes"
-        who = f"owner {self.owner}" if self.owner else "no owner labels"
-        if self.removed is None:
-            return f"kept run {self.run_id} ({who}, {self.liveness.value}): {have}"
-        gone = ", ".join(f"{n} {k}" for k, n in self.removed.items())
-        return f"reaped run {self.run_id} ({who} is gone): removed {gone}"
-
-
-def engine_runs(
-    client: docker.DockerClient,
-    here: Owner | None = None,
-    start_of: Callable[[int], int | None] = process_start,
-) -> list[EngineRun]:
-    """Every run with resources on the engine, each with its owner's liveness. A run is
-    GONE only when the owner of every one of its resources is gone."""
-    here = here or this_process()
-    seen: dict[str, dict[str, int]] = {}
-    owners: dict[str, set[Owner | None]] = {}
-
-    def note(kind: str, labels: Mapping[str, str] | None) -> None:
-        run_id = (labels or {}).get(LABEL_RUN)
-        if not run_id:
-            return
-        counts = seen.setdefault(run_id, {"containers": 0, "networks": 0, "volumes": 0})
-        counts[kind] += 1
-        owners.setdefault(run_id, set()).add(Owner.from_labels(labels))
-
-    flt: dict[str, str | list[str] | bool] = {"label": LABEL_RUN}
-    for c in client.api.containers(all=True, filters=flt):
-        note("containers", c.get("Labels"))
-    for net in client.networks.list(filters=flt):
-        note("networks", (getattr(net, "attrs", None) or {}).get("Labels"))
-    for vol in client.volumes.list(filters=flt):
-        note("volumes", (getattr(vol, "attrs", None) or {}).get("Labels"))
-    runs = []
-    for run_id, counts in sorted(seen.items()):
-        states = {o: liveness(o, here, start_of) for o in owners[run_id]}
-        if all(s is Liveness.GONE for s in states.values()):
-            state = Liveness.GONE
-        else:  # the most careful reading: any sign of life keeps the run
-            order = (Liveness.ALIVE, Liveness.ELSEWHERE, Liveness.UNOWNED)
-            state = next(s for s in order if s in states.values())
-        owner = next((o for o, s in states.items() if s is state), None)
-        runs.append(
-            EngineRun(run_id, owner, state, counts["containers"], counts["networks"],
-                      counts["volumes"])
-        )  # fmt: skip
-    return runs
-
-
-def reap_orphans(
-    client: docker.DockerClient,
-    here: Owner | None = None,
-    start_of: Callable[[int], int | None] = process_start,
-) -> list[EngineRun]:
-    """Remove the resources of every run whose owner is gone; returns those runs (with
-    what was removed). Runs of live owners, of other hosts and without owner labels stay."""
-    reaped = []
-    for run in engine_runs(client, here, start_of):
-        if run.liveness is Liveness.GONE:
-            removed = remove_labelled(client, run.run_id)
-            reaped.append(
-                EngineRun(run.run_id, run.owner, run.liveness, run.containers, run.networks,
-                          run.volumes, removed)
-            )  # fmt: skip
-    return reaped
-
-
-def _remove_container(client: docker.DockerClient, container_id: str, name: str) -> bool:
-    """Force-remove one container; one already gone counts as removed."""
-
-    def remove() -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(container_id, force=True, v=True)
-
-    return attempt(f"removing container {name}", remove)
-
-
-def _remover(thing: Volume) -> Callable[[], None]:
-    return lambda: thing.remove(force=True)
 
 
 def docker_client(timeout: int = 60) -> docker.DockerClient:

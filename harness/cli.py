@@ -33,7 +33,8 @@ from rich.table import Table
 from rich.text import Text
 
 from checkers.cli import check_command
-from compose.docker_cluster import docker_client, engine_runs, reap_orphans, remove_labelled
+from compose.docker_cluster import docker_client
+from compose.resources import engine_runs, reap_orphans, remove_labelled
 from harness.catalogue import CATALOGUE, TABLES
 from harness.certify import SuiteInterrupted, run_suite, suite_verdict
 from harness.contract.config import (

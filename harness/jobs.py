@@ -14,7 +14,7 @@ worker gets SIGTERM (each tears its own cluster down, as a run does on Ctrl-C), 
 scenario starts, and `run_jobs` returns only when all workers have exited. Workers ask
 the kernel for SIGTERM when the certifying process dies (``PR_SET_PDEATHSIG``), so even
 a ``kill -9`` of it leaves no cluster running for long; resources of a worker killed
-with ``-9`` itself are reaped by the next run (`compose.docker_cluster.reap_orphans`).
+with ``-9`` itself are reaped by the next run (`compose.resources.reap_orphans`).
 
 A worker writes its result file as soon as its run directory exists (`on_open`) and
 again with its exit code at the end; the certifying process reads both back::

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 import orjson
 
 from checkers import check_history
-from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
+from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
+from compose.resources import remove_labelled
 from faults.registry import FAULT_PACKAGES, node_env
 from harness.contract.config import TestConfig
 from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType

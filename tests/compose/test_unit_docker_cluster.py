@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from compose import docker_cluster as dc
+from compose import resources
 from compose.owner import this_process
 from compose.toxiproxy.client import ProxySpec
 from harness.contract.plan import ClusterPlan, LinkKind, NodePlan, ProxyPlan, Role
@@ -329,7 +330,7 @@ def names(fake: FakeEngine) -> list[str]:
 
 
 def test_teardown_removes_only_the_given_run(fake: FakeEngine, two_runs: list[float]) -> None:
-    removed = dc.remove_labelled(fake.client, "r1")
+    removed = resources.remove_labelled(fake.client, "r1")
     assert removed == {"containers": 2, "networks": 2, "volumes": 1}
     assert names(fake) == [
         "fm-r2-n1", "fm-r2-n1-data", "fm-r2-n2", "fm-r2-net-n1", "fm-r2-net-n2", "unrelated"
@@ -356,7 +357,7 @@ def test_teardown_counts_a_container_already_gone_and_finds_late_ones(
             late.append(fake.add_container("fm-r1-late", {"floodmark.run": "r1"}).id)
 
     fake.on_list_containers.append(race)
-    removed = dc.remove_labelled(fake.client, "r1")
+    removed = resources.remove_labelled(fake.client, "r1")
     assert removed["containers"] == 3  # n1, n2 (already gone) and the late one
     removals = [c[1] for c in fake.calls_named("remove_container")]
     assert gone.id in removals and removals[-1] == late[0]
@@ -370,7 +371,7 @@ def test_teardown_logs_what_it_cannot_remove_and_goes_on(
     fake.remove_errors[stuck.id] = api_error("removal of container is already in progress")
     fake.networks["fm-r1-net-n2"].remove_error = api_error("network has active endpoints")
     with caplog.at_level(logging.WARNING, logger="floodmark"):
-        removed = dc.remove_labelled(fake.client, "r1")
+        removed = resources.remove_labelled(fake.client, "r1")
     assert removed == {"containers": 1, "networks": 1, "volumes": 1}
     assert len(fake.calls_named("remove_container")) == 4  # three passes at the stuck one
     assert "teardown: removing container fm-r1-n1 failed: APIError" in caplog.text
@@ -382,11 +383,11 @@ def test_teardown_of_every_run_and_a_failing_list(
 ) -> None:
     fake.list_containers_error = api_error("engine busy")
     with caplog.at_level(logging.WARNING, logger="floodmark"):
-        removed = dc.remove_labelled(fake.client)
+        removed = resources.remove_labelled(fake.client)
     assert removed == {"containers": 0, "networks": 4, "volumes": 2}
     assert "teardown: listing containers failed" in caplog.text
     fake.list_containers_error = None
-    assert dc.remove_labelled(fake.client)["containers"] == 4
+    assert resources.remove_labelled(fake.client)["containers"] == 4
     assert names(fake) == ["unrelated"]
     assert fake.calls_named("networks.list")[0] == ("networks.list", {"label": "floodmark.run"})
 
@@ -399,7 +400,7 @@ def test_cluster_remove_is_teardown_of_its_run(
 
 def test_labelled_containers_are_id_and_name(fake: FakeEngine) -> None:
     c = fake.add_container("fm-r1-n1", {"floodmark.run": "r1"})
-    assert dc.labelled_containers(fake.client, "floodmark.run") == [(c.id, "fm-r1-n1")]
+    assert resources.labelled_containers(fake.client, "floodmark.run") == [(c.id, "fm-r1-n1")]
 
 
 # -- parallel and docker_client ---------------------------------------------------------
@@ -415,19 +416,19 @@ def test_parallel_waits_for_every_call_before_raising() -> None:
         return i
 
     with pytest.raises(ValueError, match="first fails"):
-        dc.parallel(work, range(5), workers=2)
+        resources.parallel(work, range(5), workers=2)
     assert sorted(done) == [1, 2, 3, 4]
-    assert dc.parallel(lambda i: i * 2, [1, 2, 3]) == [2, 4, 6]
+    assert resources.parallel(lambda i: i * 2, [1, 2, 3]) == [2, 4, 6]
 
 
 def test_parallel_interrupted_lets_calls_in_flight_finish(monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted(futures: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dc, "wait", interrupted)
+    monkeypatch.setattr(resources, "wait", interrupted)
     done: list[int] = []
     with pytest.raises(KeyboardInterrupt):
-        dc.parallel(done.append, [1], workers=1)
+        resources.parallel(done.append, [1], workers=1)
     assert done == [1]
 
 

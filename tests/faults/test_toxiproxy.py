@@ -157,8 +157,9 @@ def test_toxic_add_after_a_retried_post_that_landed_is_not_an_error(fake: FakeTo
 def real_toxiproxy() -> Iterator[Toxiproxy]:
     import docker
 
-    from compose.docker_cluster import LABEL_RUN, docker_client, remove_labelled
+    from compose.docker_cluster import docker_client
     from compose.images import ensure_images
+    from compose.resources import LABEL_RUN, remove_labelled
 
     client = docker_client()
     tag = ensure_images(["toxiproxy"])["toxiproxy"]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from compose.docker_cluster import LABEL_RUN, engine_runs, reap_orphans
 from compose.owner import (
     LABEL_OWNER_PID,
     Liveness,
@@ -20,6 +19,7 @@ from compose.owner import (
     process_start,
     this_process,
 )
+from compose.resources import LABEL_RUN, engine_runs, reap_orphans
 from tests.compose.fakes import FakeEngine
 
 HERE = Owner("ci-1", 100, 5000, "boot-a")

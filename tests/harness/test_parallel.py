@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from compose.docker_cluster import parallel
+from compose.resources import parallel
 
 
 def test_runs_every_item_even_with_few_threads() -> None:

@@ -22,14 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from compose.docker_cluster import (
-    LABEL_RUN,
-    DockerCluster,
-    docker_client,
-    labelled_containers,
-    remove_labelled,
-)
+from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
+from compose.resources import LABEL_RUN, labelled_containers, remove_labelled
 from harness.contract.glossary import Anomaly
 from harness.contract.plan import ClusterSpec
 from harness.contract.reader import read_history

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from compose.docker_cluster import DockerCluster, docker_client, remove_labelled
+from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
+from compose.resources import remove_labelled
 from harness.contract.history import OpType, Phase
 from harness.contract.plan import ClusterSpec
 from harness.contract.reader import read_history

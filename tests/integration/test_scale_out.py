@@ -29,8 +29,8 @@ from typing import Any
 import docker
 import pytest
 
-from compose.docker_cluster import LABEL_RUN
 from compose.owner import LABEL_OWNER_PID
+from compose.resources import LABEL_RUN
 from tests.integration.verdicts import assert_safe_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
