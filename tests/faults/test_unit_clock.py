@@ -11,7 +11,8 @@ from faults.clock import CLOCK, SETTLE, ClockFault
 from faults.common import FaultError
 from harness.contract.history import Phase
 from harness.contract.roles import NemesisContext
-from tests.faults.fakes import FakeWorld, fake_world, reply
+from tests.faults.fake_containers import reply
+from tests.faults.fakes import FakeWorld, fake_world
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from faults.common import FaultError
 from faults.disk.lose_unfsynced import LoseUnfsyncedFault
 from faults.disk.slow import LAZYFS_BACKING, SlowDiskFault, data_device
 from harness.contract.history import Phase
-from tests.faults.fakes import FakeWorld, Reply, api_error, fake_world, reply
+from tests.faults.fake_containers import Reply, api_error, reply
+from tests.faults.fakes import FakeWorld, fake_world
 
 BPS = "blkio.throttle.write_bps_device"
 IOPS = "blkio.throttle.write_iops_device"

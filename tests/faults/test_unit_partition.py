@@ -12,7 +12,8 @@ from compose.toxiproxy.client import ToxiproxyError
 from faults.common import FaultError
 from faults.network.partition import TOXIC_DOWN, TOXIC_UP, PartitionFault, run_parallel
 from harness.contract.history import Phase
-from tests.faults.fakes import FakeWorld, api_error, fake_world, recorded
+from tests.faults.fake_containers import api_error
+from tests.faults.fakes import FakeWorld, fake_world, recorded
 
 
 @pytest.fixture

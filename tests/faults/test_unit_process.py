@@ -11,7 +11,8 @@ import pytest
 from faults.common import FaultError
 from faults.process import KillFault, PauseFault, freezer_state, pause_container, restart_nodes
 from harness.contract.history import Phase
-from tests.faults.fakes import FakeFiles, FakeWorld, api_error, fake_world, recorded
+from tests.faults.fake_containers import FakeFiles, api_error
+from tests.faults.fakes import FakeWorld, fake_world, recorded
 
 
 @pytest.fixture

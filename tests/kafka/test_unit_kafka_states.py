@@ -11,8 +11,7 @@ and futures, and the log dumps with the JSON the tool prints.
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,97 +19,26 @@ import confluent_kafka as ck
 import docker.errors
 import pytest
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    BrokerMetadata,
     ClusterMetadata,
-    ListOffsetsResultInfo,
-    PartitionMetadata,
-    TopicMetadata,
 )
 
 from harness.contract.history import JSON
 from harness.contract.plan import ClusterPlan, ClusterSpec
 from harness.systems.kafka import CHECKPOINT_WAIT_S, LOGDUMP, TOPIC, KafkaSystem
 from harness.systems.kafka_admin import (
-    RECONNECT_AFTER,
     LeaderEpochWatcher,
     PartitionMeta,
-    TopicSetupError,
     describe_partitions,
-    ensure_topic,
 )
 from harness.systems.kafka_client import KafkaClient
-
-E = ck.KafkaError
-
-
-def kafka_error(code: int) -> ck.KafkaException:
-    return ck.KafkaException(ck.KafkaError(code))
-
-
-def done(value: Any = None, error: BaseException | None = None) -> Future[Any]:
-    fut: Future[Any] = Future()
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(value)
-    return fut
-
-
-def partition(pid: int, leader: int, replicas: list[int], isr: list[int]) -> PartitionMetadata:
-    pm = PartitionMetadata()
-    pm.id, pm.leader, pm.replicas, pm.isrs = pid, leader, replicas, isr
-    return pm
-
-
-def metadata(*parts: PartitionMetadata, error: ck.KafkaError | None = None) -> ClusterMetadata:
-    tm = TopicMetadata()
-    tm.topic, tm.error = TOPIC, error
-    tm.partitions = {p.id: p for p in parts}
-    cm = ClusterMetadata()
-    cm.topics = {TOPIC: tm}
-    return cm
-
-
-@dataclass
-class FakeAdmin:
-    """An AdminClient whose answers are set by the test: ``meta`` for ``list_topics`` (a
-    list is answered in turn; an exception is raised), ``offsets`` (partition -> offset
-    and leader epoch, or an exception) for ``list_offsets``, ``creates`` for
-    ``create_topics`` (None: created; an exception: refused)."""
-
-    meta: list[ClusterMetadata | BaseException]
-    offsets: dict[int, tuple[int, int] | BaseException] = field(default_factory=dict)
-    creates: list[BaseException | None] = field(default_factory=lambda: [None])
-    created: list[Any] = field(default_factory=list)
-    asked: list[str] = field(default_factory=list)
-    cluster: ClusterMetadata = field(default_factory=ClusterMetadata)
-
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
-        if topic is None:  # the whole cluster: brokers and controller
-            self.asked.append("list_topics")
-            return self.cluster
-        self.asked.append(f"list_topics {topic}")
-        answer = self.meta[0] if len(self.meta) == 1 else self.meta.pop(0)
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-    def list_offsets(
-        self, tps: dict[ck.TopicPartition, Any], request_timeout: float
-    ) -> dict[ck.TopicPartition, Future[Any]]:
-        out: dict[ck.TopicPartition, Future[Any]] = {}
-        for tp in tps:
-            answer = self.offsets.get(tp.partition, kafka_error(E._TIMED_OUT))
-            if isinstance(answer, BaseException):
-                out[tp] = done(error=answer)
-            else:
-                out[tp] = done(ListOffsetsResultInfo(answer[0], -1, answer[1]))
-        return out
-
-    def create_topics(self, topics: list[Any], **_timeouts: float) -> dict[str, Future[None]]:
-        self.created += topics
-        answer = self.creates.pop(0) if self.creates else None
-        return {t.topic: done(None, answer) for t in topics}
+from tests.kafka.admin_fakes import (
+    E,
+    FakeAdmin,
+    healthy_meta,
+    kafka_error,
+    metadata,
+    partition,
+)
 
 
 class StatsConsumer:
@@ -198,10 +126,6 @@ class Rig:
 
     def states(self) -> list[dict[str, JSON]]:
         return self.system.replica_states(self.cluster)  # type: ignore[arg-type]
-
-
-def healthy_meta() -> ClusterMetadata:
-    return metadata(partition(0, 1, [1, 2, 3], [1, 2, 3]), partition(1, 2, [2, 3, 1], [2, 3, 1]))
 
 
 def make_rig(
@@ -447,100 +371,3 @@ def test_the_watcher_reports_the_latest_statistics_and_closes_its_consumer() -> 
     assert w.leaders() == {0: ("n3", 8), 1: ("n1", 4)}
     w.close()
     assert c.closed
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.slept.append(s)
-        self.now += s
-
-
-def setup_topic(admin: FakeAdmin, clock: Clock, timeout_s: float = 10.0) -> None:
-    ensure_topic("b:1", TOPIC, 2, 3, {"min.insync.replicas": "2"}, timeout_s,
-                 connect=lambda _b: admin, clock=clock, sleep=clock.sleep)  # fmt: skip
-
-
-def test_ensure_topic_creates_then_waits_for_leaders_and_full_isrs() -> None:
-    no_isr = metadata(partition(0, 1, [1, 2, 3], [1]), partition(1, 2, [2, 3, 1], [2, 3, 1]))
-    admin = FakeAdmin(
-        [kafka_error(E._TRANSPORT), no_isr, metadata(partition(0, 1, [1, 2, 3], [1, 2, 3])),
-         healthy_meta()],
-        creates=[kafka_error(E._TRANSPORT), None],
-    )  # fmt: skip
-    clock = Clock()
-    setup_topic(admin, clock)
-    assert len(admin.created) == 2  # the first CreateTopics did not arrive
-    assert clock.slept == [0.5] * 4
-    assert len(admin.meta) == 1  # every answer but the last was asked for
-
-
-def test_ensure_topic_reconnects_when_the_controller_stays_unknown() -> None:
-    """CreateTopics waits for a controller the client has never been told of: every
-    refusal says what Metadata names, and after RECONNECT_AFTER refusals in a row a new
-    AdminClient starts again from the bootstrap list."""
-    no_controller = ClusterMetadata()
-    no_controller.brokers = {b: BrokerMetadata() for b in (1, 2, 3)}
-    stale = FakeAdmin(
-        [healthy_meta()], creates=[kafka_error(E._TIMED_OUT)] * RECONNECT_AFTER,
-        cluster=no_controller,
-    )  # fmt: skip
-    fresh = FakeAdmin([healthy_meta()])
-    clients = [stale, fresh]
-    clock = Clock()
-    ensure_topic("b:1", TOPIC, 2, 3, {}, 60.0, connect=lambda _b: clients.pop(0),
-                 clock=clock, sleep=clock.sleep)  # fmt: skip
-    assert clients == [] and len(stale.created) == RECONNECT_AFTER and len(fresh.created) == 1
-    assert stale.asked == ["list_topics"] * RECONNECT_AFTER
-
-
-def test_ensure_topic_says_which_controller_metadata_named() -> None:
-    no_controller = ClusterMetadata()
-    no_controller.brokers = {b: BrokerMetadata() for b in (2, 1)}
-    admin = FakeAdmin([healthy_meta()], creates=[kafka_error(E._TIMED_OUT)] * 99,
-                      cluster=no_controller)  # fmt: skip
-    clock = Clock()
-    with pytest.raises(TopicSetupError) as e:
-        setup_topic(admin, clock, timeout_s=3.0)
-    assert "metadata names brokers [1, 2] and controller -1" in str(e.value)
-    assert "logs/*.log" in str(e.value)
-
-
-def test_ensure_topic_accepts_an_existing_topic() -> None:
-    admin = FakeAdmin([healthy_meta()], creates=[kafka_error(E.TOPIC_ALREADY_EXISTS)])
-    clock = Clock()
-    setup_topic(admin, clock)
-    assert clock.slept == []
-
-
-@pytest.mark.parametrize(
-    ("answer", "last"),
-    [
-        (metadata(partition(0, -1, [1, 2, 3], []), partition(1, 2, [2, 3, 1], [2, 3, 1])),
-         "1 partitions without a leader or a full ISR"),
-        (ClusterMetadata(), "topic metadata: absent"),
-        (kafka_error(E._TRANSPORT), "Metadata: _TRANSPORT"),
-    ],
-    ids=["no-leader", "absent", "no-answer"],
-)  # fmt: skip
-def test_ensure_topic_gives_up_at_the_deadline_saying_what_it_saw_last(
-    answer: Any, last: str
-) -> None:
-    clock = Clock()
-    with pytest.raises(TopicSetupError, match="was not ready after 3 s") as e:
-        setup_topic(FakeAdmin([answer]), clock, timeout_s=3.0)
-    assert f"last: {last}." in str(e.value)
-    assert "Check the broker logs" in str(e.value)
-    assert clock.now >= 3.0
-
-
-def test_ensure_topic_reports_a_refused_create() -> None:
-    admin = FakeAdmin([healthy_meta()], creates=[kafka_error(E.POLICY_VIOLATION)] * 10)
-    with pytest.raises(TopicSetupError, match="last: CreateTopics: POLICY_VIOLATION"):
-        setup_topic(admin, Clock(), timeout_s=1.0)
