@@ -113,19 +113,7 @@ class Line(msgspec.Struct, gc=False):
     error: str | None = None
 
     def to_json(self) -> dict[str, JSON]:
-        d: dict[str, JSON] = {
-            "index": self.index,
-            "time": self.time,
-            "process": self.process,
-            "type": self.type.value,
-            "f": self.f,
-            "value": _plain(self.value),
-        }
-        if self.node is not None:
-            d["node"] = self.node
-        if self.error is not None:
-            d["error"] = self.error
-        return d
+        return self.to_op().to_json()
 
     def to_op(self) -> Op:
         """The same op as an `Op` (its value as plain JSON)."""
