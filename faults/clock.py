@@ -21,16 +21,15 @@ compares it with real time. History value::
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from docker.models.containers import Container
 
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultPackage, NemesisContext
+from harness.contract.roles import FaultPackage, NemesisContext
 
 from .common import (
-    REAL_CLOCK,
-    Clock,
     FaultError,
     NoTarget,
     StartStopFault,
@@ -51,27 +50,24 @@ TOLERANCE: Final = 1.5
 SETTLE: Final = 3.0
 
 
-def reported_offset(
-    cluster: Cluster, node: str, expect: float, clock: Clock = REAL_CLOCK
-) -> dict[str, Any]:
-    """Poll the node's reported time until it is within `TOLERANCE` of ``expect`` or
-    `SETTLE` seconds pass; returns the last reading."""
-    c = cluster.container(node)
-    deadline = clock.now() + SETTLE
-    while True:
-        reading = agent(c, "clock.py", "verify")
-        close = abs(float(reading["offset"]) - expect) <= TOLERANCE
-        if close or clock.now() >= deadline:
-            return reading
-        clock.sleep(0.25)
-
-
+@dataclass(eq=False)
 class ClockFault(StartStopFault):
     """Shift or strobe one node's clock; reset the skewed clocks on stop."""
 
-    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
-        super().__init__(cluster, clock=clock)
-        self.skewed: list[str] = []
+    skewed: list[str] = field(default_factory=list, init=False)
+    """The nodes whose clock a start set since the last stop."""
+
+    def reported_offset(self, node: str, expect: float) -> dict[str, Any]:
+        """Poll the node's reported time until it is within `TOLERANCE` of ``expect`` or
+        `SETTLE` seconds pass; returns the last reading."""
+        c = self.cluster.container(node)
+        deadline = self.clock.now() + SETTLE
+        while True:
+            reading = agent(c, "clock.py", "verify")
+            close = abs(float(reading["offset"]) - expect) <= TOLERANCE
+            if close or self.clock.now() >= deadline:
+                return reading
+            self.clock.sleep(0.25)
 
     def start(self, value: JSON) -> JSON:
         cluster = self.cluster
@@ -95,7 +91,7 @@ class ClockFault(StartStopFault):
             c.exec_run(["python3", "/opt/floodmark/agent/clock.py", "strobe", *args], detach=True)
         else:
             agent(c, "clock.py", "set", "--offset", str(offset))
-        reading = reported_offset(cluster, node, float(offset), self.clock)
+        reading = self.reported_offset(node, float(offset))
         ok = (
             bool(reading.get("mapped"))
             and abs(float(reading["offset"]) - float(offset)) <= TOLERANCE
@@ -119,7 +115,7 @@ class ClockFault(StartStopFault):
                 continue  # a stopped node's file is reset when it is reset next, or stays 0
             try:
                 agent(c, "clock.py", "reset")
-                readings[n] = reported_offset(cluster, n, 0.0, self.clock)["offset"]
+                readings[n] = self.reported_offset(n, 0.0)["offset"]
             except FaultError:
                 if state(c) == "running":
                     raise

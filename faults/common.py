@@ -26,6 +26,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar, cast
 
 from docker.models.containers import Container
@@ -121,16 +122,20 @@ class _LocalFiles:
 HOST_FILES: Final[HostFiles] = _LocalFiles()
 
 
+@dataclass(eq=False)
 class StartStopFault(abc.ABC):
     """What every fault here shares (a `harness.contract.roles.Fault`): it is built with
     the cluster it acts on (and the `Clock` its waits use), and ``invoke`` sends
     `Phase.START` to `start` and `Phase.STOP` to `stop` (with ``everything`` for the
     final heal op made by `faults.schedule.heal_all`). A `NoTarget` raised by either
-    becomes a `skipped` result: nothing was done, on purpose."""
+    becomes a `skipped` result: nothing was done, on purpose.
 
-    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
-        self.cluster = cluster
-        self.clock = clock
+    What a fault remembers between its starts and stops is a field of its own
+    ``@dataclass(eq=False)`` (faults compare by identity), e.g.
+    ``down: list[str] = field(default_factory=list, init=False)``."""
+
+    cluster: Cluster
+    clock: Clock = field(default=REAL_CLOCK, kw_only=True)
 
     def invoke(self, phase: Phase, value: JSON) -> JSON:
         try:

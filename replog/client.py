@@ -19,16 +19,7 @@ import socket
 import time
 from typing import Any
 
-from replog.wire import (
-    HEADER,
-    ErrorCode,
-    FrameError,
-    Message,
-    decode_body,
-    decode_length,
-    encode,
-    split_address,
-)
+from replog.wire import ErrorCode, FrameError, Message, encode, read_frame_blocking, split_address
 
 __all__ = ["ErrorCode", "ReplogClient", "ReplogError"]
 
@@ -102,8 +93,7 @@ class ReplogClient:
             sock.sendall(frame)
             if not expect_reply:
                 return {"id": req_id}
-            length = decode_length(self._recv_exactly(sock, HEADER.size, deadline))
-            reply = decode_body(self._recv_exactly(sock, length, deadline))
+            reply = read_frame_blocking(lambda n: self._recv_exactly(sock, n, deadline))
         except FrameError as e:
             self.close()
             raise ConnectionError(f"garbled reply from {self.address}: {e}") from e

@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from collections.abc import Callable
 from typing import Any
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
@@ -118,6 +119,14 @@ def decode_body(body: bytes) -> Message:
     if not isinstance(msg, dict):
         raise FrameError(f"frame body must be a JSON object, got {type(msg).__name__}")
     return msg
+
+
+def read_frame_blocking(read_exactly: Callable[[int], bytes]) -> Message:
+    """One frame read through ``read_exactly(n)`` (exactly ``n`` bytes, or it raises):
+    the header, then the body it announces; `FrameError` on a bad one. The asyncio
+    servers and links read with `replog.net.read_frame`."""
+    length = decode_length(read_exactly(HEADER.size))
+    return decode_body(read_exactly(length))
 
 
 def error_reply(req_id: object, code: ErrorCode, message: str) -> Message:

@@ -224,26 +224,7 @@ def _state_panel(
         i = None if s is None else (s.after(at) if after else s.before(at))
         if s is None or i is None:
             rows.append(
-                ReplicaRow(
-                    node,
-                    "no sample",
-                    None,
-                    None,
-                    None,
-                    None,
-                    tuple(
-                        Cell(
-                            o,
-                            CellState.UNKNOWN,
-                            "?",
-                            "no replica-state sample",
-                            o == focus,
-                            (),
-                            False,
-                        )
-                        for o in offsets
-                    ),
-                )
+                _unknown_row(node, "no sample", None, offsets, focus, "no replica-state sample")
             )
             continue
         hw, leo, role = s.hw[i], s.leo[i], s.role[i]
@@ -288,28 +269,7 @@ def _dump_panel(
         epoch = s.epoch[-1] if s is not None and s.epoch else None
         role = _role(s.role[-1]) if s is not None and s.role else "?"
         if x is None:
-            rows.append(
-                ReplicaRow(
-                    node,
-                    role,
-                    epoch,
-                    None,
-                    None,
-                    None,
-                    tuple(
-                        Cell(
-                            o,
-                            CellState.UNKNOWN,
-                            "?",
-                            "no dump of this replica",
-                            o == focus,
-                            (),
-                            False,
-                        )
-                        for o in offsets
-                    ),
-                )
-            )
+            rows.append(_unknown_row(node, role, epoch, offsets, focus, "no dump of this replica"))
             continue
         cells = []
         for o in offsets:
@@ -333,6 +293,14 @@ def _dump_panel(
         tuple(rows),
         "each replica's own records; red = replicas disagree below both HWs",
     )
+
+
+def _unknown_row(
+    node: str, role: str, epoch: int | None, offsets: tuple[int, ...], focus: int, why: str
+) -> ReplicaRow:
+    """A replica with nothing to show: every box ``?``, titled ``why``."""
+    cells = tuple(Cell(o, CellState.UNKNOWN, "?", why, o == focus, (), False) for o in offsets)
+    return ReplicaRow(node, role, epoch, None, None, None, cells)
 
 
 def _state(o: int, hw: int, leo: int) -> CellState:

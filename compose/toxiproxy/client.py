@@ -18,10 +18,10 @@ Example::
 
     tp = Toxiproxy("127.0.0.1:8474")
     tp.populate([ProxySpec("n1-n2", "0.0.0.0:22012", "n2:9092")])
-    tp.add_toxic("n1-n2", "cut", "timeout", {"timeout": 0})   # blackhole n1 → n2
+    tp.add_toxic("n1-n2", Toxic("cut", "timeout", {"timeout": 0}))  # blackhole n1 → n2
     tp.remove_toxic("n1-n2", "cut")
-    tp.disable("n1-n2"); tp.enable("n1-n2")                    # refuse / accept
-    tp.reset()                                                 # enable all, drop toxics
+    tp.disable("n1-n2"); tp.enable("n1-n2")                          # refuse / accept
+    tp.reset()                                                       # enable all, drop toxics
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ import http.client
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
 import tenacity
 
-from harness.contract.links import Proxy, Stream, Toxic, port_of
+from harness.contract.links import Proxy, Toxic, port_of
 
 _RETRY_STATUSES: Final = frozenset({503})
 _USER_AGENT: Final = "floodmark-toxiproxy/1"
@@ -87,12 +87,9 @@ class ProxySpec:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "listen": self.listen,
-            "upstream": self.upstream,
-            "enabled": self.enabled,
-        }
+        """The body of ``POST /proxies`` and an entry of ``POST /populate`` (the fields are
+        its keys)."""
+        return asdict(self)
 
 
 class Toxiproxy:
@@ -189,31 +186,16 @@ class Toxiproxy:
             raise ToxiproxyError("GET", path, 200, f"expected a JSON list, got {body!r}")
         return [Toxic.from_json(t) for t in body]
 
-    def add_toxic(
-        self,
-        proxy: str,
-        name: str,
-        type: str,
-        attributes: dict[str, Any],
-        stream: Stream = "downstream",
-        toxicity: float = 1.0,
-    ) -> Toxic:
+    def add_toxic(self, proxy: str, toxic: Toxic) -> Toxic:
         """Add a toxic (e.g. ``timeout`` with ``{"timeout": 0}`` blackholes the link)."""
         path = f"/proxies/{quote(proxy)}/toxics"
-        payload = {
-            "name": name,
-            "type": type,
-            "stream": stream,
-            "toxicity": toxicity,
-            "attributes": attributes,
-        }
         try:
-            body = self._request("POST", path, payload, expect=(200, 201))
+            body = self._request("POST", path, toxic.to_json(), expect=(200, 201))
         except ToxiproxyError as e:
             # A retried POST whose first attempt landed: the toxic is there; same is fine.
             if e.status == 409:
                 for t in self.toxics(proxy):
-                    if t.name == name and t.type == type and t.attributes == attributes:
+                    if (t.name, t.type, t.attributes) == (toxic.name, toxic.type, toxic.attributes):
                         return t
             raise
         return Toxic.from_json(_as_dict(body, path))

@@ -21,6 +21,7 @@ replog's internals). History value::
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
@@ -28,12 +29,10 @@ from docker.errors import APIError
 from docker.models.containers import Container
 
 from harness.contract.history import JSON
-from harness.contract.roles import Cluster, FaultPackage, NemesisOption
+from harness.contract.roles import FaultPackage, NemesisOption
 
 from ..common import (
-    REAL_CLOCK,
     TARGETS,
-    Clock,
     NoTarget,
     StartStopFault,
     agent,
@@ -52,12 +51,12 @@ def _stopped(c: Container) -> bool:
     return state(c) == "stopped"
 
 
+@dataclass(eq=False)
 class LoseUnfsyncedFault(StartStopFault):
     """Crash nodes as a power loss would (lazyfs drops the un-fsynced); restart on stop."""
 
-    def __init__(self, cluster: Cluster, *, clock: Clock = REAL_CLOCK) -> None:
-        super().__init__(cluster, clock=clock)
-        self.down: list[str] = []
+    down: list[str] = field(default_factory=list, init=False)
+    """The nodes a start crashed since the last stop (restarted by the stop)."""
 
     def start(self, value: JSON) -> JSON:
         cluster = self.cluster

@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any, Final
 
 from harness.contract.history import JSON
-from harness.contract.links import Stream
+from harness.contract.links import Stream, Toxic
 from harness.contract.plan import CLIENT, LinkKind
 from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
@@ -101,7 +101,7 @@ class LinkFault(StartStopFault):
         for name in names:
             for s in streams:
                 tname = toxic_name(toxic, s)
-                calls.append(partial(tp.add_toxic, name, tname, toxic, attributes, s))
+                calls.append(partial(tp.add_toxic, name, Toxic(tname, toxic, attributes, s)))
                 self.active.setdefault(name, []).append(tname)
         run_parallel(calls)
         now = tp.proxies()

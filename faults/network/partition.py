@@ -53,7 +53,7 @@ from typing import Any, Final
 from docker.errors import APIError
 
 from harness.contract.history import JSON
-from harness.contract.links import LinkControl, Stream
+from harness.contract.links import LinkControl, Stream, Toxic
 from harness.contract.plan import ADMIN, CLIENT, LinkKind, ProxyPlan
 from harness.contract.roles import Cluster, FaultOp, FaultPackage, NemesisContext, NemesisOption
 
@@ -204,8 +204,9 @@ class PartitionFault(StartStopFault):
         for name, ss in streams.items():
             for s in ss:
                 stream: Stream = "upstream" if s == "upstream" else "downstream"
-                toxic = TOXIC_UP if s == "upstream" else TOXIC_DOWN
-                calls.append(partial(tp.add_toxic, name, toxic, "timeout", {"timeout": 0}, stream))
+                cut_toxic = TOXIC_UP if s == "upstream" else TOXIC_DOWN
+                toxic = Toxic(cut_toxic, "timeout", {"timeout": 0}, stream)
+                calls.append(partial(tp.add_toxic, name, toxic))
             self.touched[name] = mode
         run_parallel(calls)
         return streams

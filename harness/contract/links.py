@@ -3,12 +3,13 @@
 Every directed link of a cluster is a Toxiproxy proxy (`harness.contract.plan`). Faults
 read and change link state through `LinkControl`; its implementation is the Toxiproxy
 HTTP client in `compose.toxiproxy.client` (infrastructure), which faults never need to
-import. `Proxy` and `Toxic` are the link state it reports, as plain values.
+import. `Proxy` and `Toxic` are the link state it reports, as plain values; a `Toxic` is
+also what `LinkControl.add_toxic` is asked to add.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 Stream = Literal["upstream", "downstream"]
@@ -22,21 +23,28 @@ def port_of(address: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Toxic:
+    """One toxic on a proxy, e.g. ``Toxic("cut", "timeout", {"timeout": 0})``: a blackhole
+    of the proxy's downstream (``toxicity`` is the share of connections it applies to)."""
+
     name: str
     type: str
-    stream: Stream
-    toxicity: float
     attributes: dict[str, Any] = field(default_factory=dict)
+    stream: Stream = "downstream"
+    toxicity: float = 1.0
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Toxic:
         return cls(
             name=str(d["name"]),
             type=str(d["type"]),
+            attributes=dict(d.get("attributes") or {}),
             stream="upstream" if d.get("stream") == "upstream" else "downstream",
             toxicity=float(d.get("toxicity", 1.0)),
-            attributes=dict(d.get("attributes") or {}),
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of Toxiproxy's ``POST /proxies/<proxy>/toxics`` (the fields are its keys)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +79,6 @@ class LinkControl(Protocol):
 
     def disable(self, name: str) -> Proxy: ...
 
-    def add_toxic(
-        self,
-        proxy: str,
-        name: str,
-        type: str,
-        attributes: dict[str, Any],
-        stream: Stream = "downstream",
-        toxicity: float = 1.0,
-    ) -> Toxic: ...
+    def add_toxic(self, proxy: str, toxic: Toxic) -> Toxic: ...
 
     def remove_toxic(self, proxy: str, name: str, missing_ok: bool = True) -> None: ...

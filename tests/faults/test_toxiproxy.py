@@ -16,6 +16,7 @@ import pytest
 
 from compose.offline import TOXIPROXY_VERSION
 from compose.toxiproxy.client import ProxySpec, Toxiproxy, ToxiproxyError
+from harness.contract.links import Toxic
 from tests.fake_clock import FakeClock
 
 
@@ -86,7 +87,7 @@ def test_500_is_a_clear_error_without_retry(fake: FakeToxiproxy) -> None:
     fake.script[("POST", "/proxies/a/toxics")] = [(500, {"error": "toxic type unknown"}, 0)]
     tp = Toxiproxy(fake.address, retry_for=5)
     with pytest.raises(ToxiproxyError) as e:
-        tp.add_toxic("a", "cut", "nonsense", {})
+        tp.add_toxic("a", Toxic("cut", "nonsense", {}))
     assert e.value.status == 500
     assert "toxic type unknown" in str(e.value) and "POST /proxies/a/toxics" in str(e.value)
     assert len(fake.requests) == 1
@@ -146,7 +147,7 @@ def test_toxic_add_after_a_retried_post_that_landed_is_not_an_error(fake: FakeTo
              "attributes": {"timeout": 0}}  # fmt: skip
     fake.script[("POST", "/proxies/a/toxics")] = [(409, {"error": "toxic already exists"}, 0)]
     fake.script[("GET", "/proxies/a/toxics")] = [(200, [toxic], 0)]
-    t = Toxiproxy(fake.address).add_toxic("a", "cut", "timeout", {"timeout": 0})
+    t = Toxiproxy(fake.address).add_toxic("a", Toxic("cut", "timeout", {"timeout": 0}))
     assert (t.name, t.type, t.attributes) == ("cut", "timeout", {"timeout": 0})
 
 
@@ -194,7 +195,7 @@ def test_real_toxiproxy_proxies_toxics_enable_disable_reset(real_toxiproxy: Toxi
     assert again["api"] == proxies["api"]
     probe = Toxiproxy(f"127.0.0.1:{tp.published}", timeout=0.5, retry_for=0.1)  # type: ignore[attr-defined]
     assert probe.version()
-    tp.add_toxic("api", "slow", "latency", {"latency": 300, "jitter": 0})
+    tp.add_toxic("api", Toxic("slow", "latency", {"latency": 300, "jitter": 0}))
     t = time.monotonic()
     probe.version()
     assert time.monotonic() - t >= 0.3
@@ -206,7 +207,7 @@ def test_real_toxiproxy_proxies_toxics_enable_disable_reset(real_toxiproxy: Toxi
     tp.disable("api")
     with pytest.raises(ToxiproxyError):
         probe.version()
-    tp.add_toxic("api", "cut", "timeout", {"timeout": 0})
+    tp.add_toxic("api", Toxic("cut", "timeout", {"timeout": 0}))
     tp.reset()
     assert tp.get_proxy("api").enabled and tp.toxics("api") == []
     assert probe.version()

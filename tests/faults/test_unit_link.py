@@ -11,6 +11,7 @@ from compose.toxiproxy.client import ToxiproxyError
 from faults.common import FaultError
 from faults.network.link import LINK, LinkFault
 from harness.contract.history import Phase
+from harness.contract.links import Toxic
 from harness.contract.roles import NemesisContext
 from tests.faults.fakes import FakeWorld, fake_world
 
@@ -98,8 +99,8 @@ def test_bad_values_are_errors(world: FakeWorld) -> None:
 
 def test_heal_all_removes_link_toxics_left_by_anyone_and_only_those(world: FakeWorld) -> None:
     tp = world.cluster.toxiproxy
-    tp.add_toxic("n2-n3", "fm-link-latency-downstream", "latency", {"latency": 9})
-    tp.add_toxic("n2-n3", "fm-partition-up", "timeout", {"timeout": 0}, "upstream")
+    tp.add_toxic("n2-n3", Toxic("fm-link-latency-downstream", "latency", {"latency": 9}))
+    tp.add_toxic("n2-n3", Toxic("fm-partition-up", "timeout", {"timeout": 0}, "upstream"))
     undo = LinkFault(world.cluster).invoke(Phase.STOP, {"heal": "all"})
     assert undo == {"removed": {"n2-n3": ["fm-link-latency-downstream"]}, "verified": True}
     assert world.cut() == {"n2-n3": ["fm-partition-up"]}

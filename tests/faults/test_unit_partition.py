@@ -12,6 +12,7 @@ from compose.toxiproxy.client import ToxiproxyError
 from faults.common import FaultError
 from faults.network.partition import TOXIC_DOWN, TOXIC_UP, PartitionFault, run_parallel
 from harness.contract.history import Phase
+from harness.contract.links import Toxic
 from tests.faults.fake_containers import api_error
 from tests.faults.fakes import FakeWorld, fake_world, recorded
 
@@ -194,8 +195,8 @@ def test_a_toxiproxy_error_is_recorded_unverified(world: FakeWorld, tmp_path: Pa
 def test_heal_all_undoes_cuts_this_fault_did_not_make(world: FakeWorld) -> None:
     tp = world.cluster.toxiproxy
     tp.disable("n1-n3")
-    tp.add_toxic("n3-n2", TOXIC_UP, "timeout", {"timeout": 0}, "upstream")
-    tp.add_toxic("n3-n1", "someone-elses", "latency", {"latency": 5})
+    tp.add_toxic("n3-n2", Toxic(TOXIC_UP, "timeout", {"timeout": 0}, "upstream"))
+    tp.add_toxic("n3-n1", Toxic("someone-elses", "latency", {"latency": 5}))
     healed = partition(world).invoke(Phase.STOP, {"heal": "all"})
     assert healed == {"healed": {"n1-n3": "enabled", "n3-n2": "reset"}, "verified": True}
     assert world.cut() == {"n3-n1": ["someone-elses"]}  # not a partition toxic: left alone
