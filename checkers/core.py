@@ -5,7 +5,7 @@ A checker is a *fold* over the history. The composer (`checkers.compose`) reads
 whose ``f`` and ``type`` the checker asked for in ``wants`` (``invoke`` is the op a
 client completion completes, ``None`` otherwise); at the end ``result()`` turns what it
 kept into one `CheckResult` per anomaly it decides. The ops are
-`harness.contract.history.Line` s: their ``value`` is typed (`SendValue`, `PollValue`, ...),
+`harness.contract.reader.Line` s: their ``value`` is typed (`SendValue`, `PollValue`, ...),
 so a checker reads ``op.value.key``, never a dict it must check first. A checker keeps
 only what its witnesses need (the first op that established a fact, e.g. the ack of a
 value), so checking is linear in the number of ops and never holds the whole history in
@@ -108,37 +108,53 @@ class Checker(Protocol):
 class Kept:
     """An op with a long ``records`` list (a final read, a replica dump), kept compact:
     the records as two machine-integer arrays (a Python tuple of two ints costs 14 times
-    the 16 bytes), the op itself without them. `op` gives the op back whole."""
+    the 16 bytes), the op itself without them. `op` gives the op back whole; ``dense``
+    says whether its offsets are exactly 0, 1, 2, ... (then ``values[o]`` is the record at
+    offset o).
+
+    `of` makes one per op: the checkers observing the same read (loss, offsets, replicas)
+    share it, so a whole log is converted once, not once per checker."""
 
     stub: Line
     offsets: Sequence[int]
     values: Sequence[int]
+    dense: bool
 
     @classmethod
     def of(cls, op: Line) -> Kept:
+        last = _LAST_KEPT[0]
+        if last is not None and last.source is op:
+            return last.kept
         records: list[tuple[int, int]] = op.value.records or []
         offsets: Sequence[int]
         values: Sequence[int]
         try:
             offsets = array("q", map(itemgetter(0), records))
             values = array("q", map(itemgetter(1), records))
+            dense = offsets == array("q", range(len(records)))
         except OverflowError:  # beyond 64 bits: plain lists
             offsets, values = [o for o, _ in records], [v for _, v in records]
+            dense = offsets == list(range(len(records)))
         stub = structs.replace(op, value=structs.replace(op.value, records=[]))
-        return cls(stub, offsets, values)
+        kept = cls(stub, offsets, values, dense)
+        _LAST_KEPT[0] = _Memo(op, kept)
+        return kept
 
     @property
     def op(self) -> Line:
         records = list(zip(self.offsets, self.values, strict=True))
         return structs.replace(self.stub, value=structs.replace(self.stub.value, records=records))
 
-    @property
-    def dense(self) -> bool:
-        """Its offsets are exactly 0, 1, 2, ...: ``values[o]`` is the record at offset o."""
-        n = len(self.offsets)
-        if isinstance(self.offsets, array):
-            return self.offsets == array("q", range(n))
-        return list(self.offsets) == list(range(n))
+
+@dataclass(frozen=True, slots=True)
+class _Memo:
+    source: Line
+    kept: Kept
+
+
+_LAST_KEPT: Final[list[_Memo | None]] = [None]
+"""The last `Kept` made and the op it was made of: every checker observing one op is
+called before the next op, so one entry is the whole cache (it holds only that op)."""
 
 
 Handler = Callable[[Line, "Line | None"], None]

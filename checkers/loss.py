@@ -52,6 +52,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import filterfalse
+from operator import itemgetter
 from typing import ClassVar, Final
 
 from checkers.core import EVERY, OK, Handler, Kept, WitnessBook, witness
@@ -59,6 +61,8 @@ from harness.contract.glossary import Anomaly
 from harness.contract.history import F, OpType
 from harness.contract.reader import Line
 from harness.contract.results import CheckResult, Witness
+
+_VALUE: Final = itemgetter(1)
 
 _FAIL: Final = OpType.FAIL
 _FINAL_READ: Final = str(F.FINAL_READ)
@@ -140,16 +144,14 @@ class LossChecker:
     def _ack(self, op: Line, invoke: Line | None) -> None:
         value = op.value
         st = self._keys.get(value.key) or self._key(value.key)
-        if value.value not in st.acked:
-            st.acked[value.value] = op
+        st.acked.setdefault(value.value, op)
 
     def _poll(self, op: Line, invoke: Line | None) -> None:
         value = op.value
         st = self._keys.get(value.key) or self._key(value.key)
         polled = st.polled
-        for _, v in value.records:
-            if v not in polled:
-                polled[v] = op
+        for v in filterfalse(polled.__contains__, map(_VALUE, value.records)):
+            polled[v] = op  # the first poll that showed v (most were shown before)
         top = st.top_poll
         if top is None or value.hw > top.value.hw:
             st.top_poll = op

@@ -23,7 +23,7 @@ read is counted at most once per anomaly; the witness is the read itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import ClassVar, Final
 
 from checkers.core import OK, Handler, WitnessBook, witness
@@ -61,7 +61,7 @@ class PollOrderChecker:
         if (
             records[0][0] == start
             and records[-1][0] == start + n - 1
-            and (n < 3 or list(map(_OFFSET, records)) == list(range(start, start + n)))
+            and (n < 3 or all(map(eq, map(_OFFSET, records), range(start, start + n))))
         ):
             return  # compared in C
         self._slow(op, start, records)

@@ -24,7 +24,10 @@ import math
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Final
+
+import numpy as np
 
 from harness.contract.history import JSON, F, OpType
 from harness.contract.reader import Line
@@ -40,14 +43,10 @@ _NEVER = 1 << 62
 
 @dataclass(slots=True)
 class _KeyAvailability:
-    ok: int = 0
     fail: int = 0
     info: int = 0
-    first_ok: int | None = None
-    last_ok: int | None = None
-    gap: int = -1
-    """The longest time between two consecutive ok ops (the first found wins a tie)."""
-    gap_from: int = 0
+    ok_times: array[int] = field(default_factory=lambda: array("q"))
+    """When each ok send or poll on the key completed, in history order."""
 
 
 @dataclass(slots=True)
@@ -60,10 +59,35 @@ class _Rate:
     info: int = 0
     pending: int = 0
     latency: array[int] = field(default_factory=lambda: array("q"))
-    """Nanoseconds from invoke to ok, of every ok op."""
+    """Nanoseconds from invoke to ok, of every ok op (so ``len`` is the ok count)."""
 
 
 Handler = Callable[[Line, "Line | None"], None]
+
+
+def _longest_step(times: array[int], floor: int) -> tuple[int, int]:
+    """The longest step between consecutive ``times`` greater than ``floor`` and where it
+    starts (the first wins a tie); ``(floor, 0)`` when none is. Subtracted and compared
+    by numpy, on the array's own buffer; exactly, in Python, when a step could pass 64
+    bits."""
+    if len(times) < 2:
+        return floor, 0
+    t = np.frombuffer(times, dtype=np.int64)
+    if int(t.min()) >= -_SAFE and int(t.max()) <= _SAFE:
+        steps = np.diff(t)
+        at = int(steps.argmax())  # the first of equal maxima
+        longest = int(steps[at])
+    else:
+        exact = [b - a for a, b in pairwise(times)]
+        longest = max(exact)
+        at = exact.index(longest)
+    if longest <= floor:
+        return floor, 0
+    return longest, times[at]
+
+
+_SAFE: Final = 1 << 62
+"""Times within ±2^62 have steps that fit in 64 bits."""
 
 
 class StatsFold:
@@ -71,21 +95,24 @@ class StatsFold:
 
     It is fed through `handlers` (one method per kind of op, so the hot path of an ok
     send or poll has no branch to take): completions only, never invokes; the invokes
-    still open at the end are given to `result`."""
+    still open at the end are given to `result`. An ok op costs three appends to
+    machine-integer arrays (its key's ok times, every ok time, its latency); the gaps
+    are measured at the end, in C."""
 
     def __init__(self) -> None:
         self._rates: dict[str, _Rate] = {}
         self._keys: dict[int, _KeyAvailability] = {}
-        self._end: int | None = None
-        self._last_ok = _NEVER
-        """When the last ok send or poll on any key completed (`_NEVER`: none yet)."""
-        self._gap_any = 0
+        self._ok_times: array[int] = array("q")
+        """When every ok send or poll on any key completed, in history order."""
+        self._last_other: tuple[int, int] | None = None
+        """(oks before it, time) of the last send or poll that did not end ok."""
 
     def handlers(self) -> dict[OpType, dict[str, Handler]]:
         """Which method observes which op: op type → ``f`` → method."""
         monitor = {str(F.REPLICA_STATE): self.sampled, str(F.REPLICA_DUMP): self.sampled}
+        ok = {_SEND: self._ok(_SEND), _POLL: self._ok(_POLL)}
         return {
-            OpType.OK: {_SEND: self.ok, _POLL: self.ok, _FINAL: self.other, **monitor},
+            OpType.OK: {**ok, _FINAL: self.other, **monitor},
             OpType.FAIL: {_SEND: self.not_ok, _POLL: self.not_ok, _FINAL: self.other, **monitor},
             OpType.INFO: {_SEND: self.not_ok, _POLL: self.not_ok, _FINAL: self.other, **monitor},
             OpType.INVOKE: dict(monitor),
@@ -105,34 +132,30 @@ class StatsFold:
             rate.first, rate.first_time = invoke.index, invoke.time
         return rate
 
-    def ok(self, op: Line, invoke: Line | None) -> None:
-        """An ok send or poll: availability, latency, the longest gap on any key."""
-        assert invoke is not None
-        f = op.f
-        rate = self._rates.get(f) or self._rate(f, invoke)
-        if invoke.index < rate.first:
-            rate.first, rate.first_time = invoke.index, invoke.time
-        rate.ok += 1
-        self._end = t = op.time
-        key = op.value.key
-        av = self._keys.get(key) or self._key(key)
-        av.ok += 1
-        since = av.last_ok
-        if since is None:
-            av.first_ok = t
-        elif t - since > av.gap:
-            av.gap, av.gap_from = t - since, since
-        av.last_ok = t
-        if t - self._last_ok > self._gap_any:  # never for the first: _NEVER is huge
-            self._gap_any = t - self._last_ok
-        self._last_ok = t
-        rate.latency.append(t - invoke.time)
+    def _ok(self, f: str) -> Handler:
+        """The observer of an ok ``f`` (a send or poll): availability, latency, the
+        longest gap on any key."""
+        rate = self._rates.get(f) or self._rates.setdefault(f, _Rate())
+        latency, every = rate.latency.append, self._ok_times.append
+        keys = self._keys
+
+        def ok(op: Line, invoke: Line | None) -> None:
+            assert invoke is not None
+            t: int = op.time
+            av = keys.get(op.value.key) or self._key(op.value.key)
+            av.ok_times.append(t)
+            every(t)
+            latency(t - invoke.time)
+            if invoke.index < rate.first:
+                rate.first, rate.first_time = invoke.index, invoke.time
+
+        return ok
 
     def not_ok(self, op: Line, invoke: Line | None) -> None:
         """A send or poll that failed or ended indeterminate."""
         assert invoke is not None
         rate = self._rate(op.f, invoke)
-        self._end = op.time
+        self._last_other = (len(self._ok_times), op.time)
         av = self._keys.get(op.value.key) or self._key(op.value.key)
         if op.type is _FAIL:
             rate.fail += 1
@@ -162,11 +185,18 @@ class StatsFold:
         for op in pending:
             if op.f in _WORKLOAD or op.f == _FINAL:
                 self._rate(op.f, op).pending += 1
-        rates = sorted(self._rates.items(), key=lambda fr: fr[1].first)
+        rates = sorted(
+            ((f, r) for f, r in self._rates.items() if r.first < _NEVER), key=lambda fr: fr[1].first
+        )
         return {
             "keys": sorted(self._keys),
             "rates": {
-                f: {"ok": r.ok, "fail": r.fail, "info": r.info, "pending": r.pending}
+                f: {
+                    "ok": r.ok + len(r.latency),
+                    "fail": r.fail,
+                    "info": r.info,
+                    "pending": r.pending,
+                }
                 for f, r in rates
             },
             "availability": self.availability(),
@@ -179,27 +209,37 @@ class StatsFold:
     def longest_gap_any_key(self) -> float | None:
         """Seconds of the longest stretch between two consecutive ok sends or polls, any
         key; None when not one was ok."""
-        return None if self._last_ok == _NEVER else round(self._gap_any / 1e9, 3)
+        if not self._ok_times:
+            return None
+        return round(_longest_step(self._ok_times, 0)[0] / 1e9, 3)
 
     def _start(self) -> int | None:
         """When the workload began: its first send or poll invoke."""
         firsts = [r for f, r in self._rates.items() if f in _WORKLOAD and r.first < _NEVER]
         return min(firsts, key=lambda r: r.first).first_time if firsts else None
 
+    def _end(self) -> int | None:
+        """When the workload ended: its last send or poll completion in history order."""
+        other, oks = self._last_other, self._ok_times
+        if other is not None and (not oks or other[0] == len(oks)):
+            return other[1]
+        return oks[-1] if oks else None
+
     def availability(self) -> dict[str, JSON]:
         """``stats.availability``: per key (as a string), its longest window without an ok
         send or poll over the workload's span, where that window lies, and its counts."""
         out: dict[str, JSON] = {}
-        start, end = self._start(), self._end
+        start, end = self._start(), self._end()
         for k in sorted(self._keys):
             av = self._keys[k]
-            gap, gap_from = av.gap, av.gap_from
-            if av.first_ok is not None:  # from the start to the first ok comes first
-                since = start if start is not None else av.first_ok
-                if av.first_ok - since >= gap:
-                    gap, gap_from = av.first_ok - since, since
+            times = av.ok_times
+            gap, gap_from = _longest_step(times, -1)
+            if times:  # from the start to the first ok comes first
+                since = start if start is not None else times[0]
+                if times[0] - since >= gap:
+                    gap, gap_from = times[0] - since, since
             if start is not None and end is not None:
-                since = av.last_ok if av.last_ok is not None else start
+                since = times[-1] if times else start
                 if end - since > gap:
                     gap, gap_from = end - since, since
             gap = max(gap, 0)
@@ -207,7 +247,7 @@ class StatsFold:
                 "longest_gap_s": round(gap / 1e9, 3),
                 "longest_gap_from_s": round(gap_from / 1e9, 3),
                 "longest_gap_to_s": round((gap_from + gap) / 1e9, 3),
-                "ok": av.ok,
+                "ok": len(times),
                 "fail": av.fail,
                 "info": av.info,
             }
@@ -215,17 +255,19 @@ class StatsFold:
 
 
 def _percentiles(ns: array[int]) -> dict[str, JSON]:
+    """Nearest-rank percentiles of nanosecond latencies, in milliseconds (numpy sorts the
+    array's own buffer)."""
     if not ns:
         return {"count": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "max_ms": None}
-    s = sorted(ns)
+    s = np.sort(np.frombuffer(ns, dtype=np.int64))
 
     def rank(p: float) -> float:
-        return round(s[max(0, math.ceil(p * len(s)) - 1)] / 1e6, 3)
+        return round(int(s[max(0, math.ceil(p * len(s)) - 1)]) / 1e6, 3)
 
     return {
         "count": len(s),
         "p50_ms": rank(0.50),
         "p95_ms": rank(0.95),
         "p99_ms": rank(0.99),
-        "max_ms": round(s[-1] / 1e6, 3),
+        "max_ms": round(int(s[-1]) / 1e6, 3),
     }

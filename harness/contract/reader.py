@@ -13,7 +13,8 @@ mid-write) is tolerated and reported through `ReadStats.torn_last_line`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from operator import attrgetter
+from itertools import count
+from operator import attrgetter, eq
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final, Literal, NoReturn
 
@@ -30,10 +31,12 @@ from harness.contract.history import (
     parse_op,
 )
 
+# The checkers read the history through `iter_lines`, which decodes blocks of lines with
 # msgspec straight into the structs below: the schema checks of `parse_op` are the types
-# of these fields, so validating costs nothing beyond decoding. `parse_op` stays the one
-# that *explains* a bad line: when a block does not decode, its lines are read again one
-# by one through `parse_op`, whose message names the field.
+# of these fields and the ``__post_init__`` of the line classes (what only a completion
+# has), so validating costs nothing beyond decoding. `parse_op` stays the one that
+# *explains* a bad line: when a block does not decode, its lines are read again one by
+# one through `parse_op`, whose message names the field.
 
 
 class _V(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -42,6 +45,7 @@ class _V(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
 
 _UNSET: Final = msgspec.UNSET
 _Unset = msgspec.UnsetType
+_OK, _INFO = OpType.OK, OpType.INFO
 
 
 class SendValue(_V, frozen=True):
@@ -140,28 +144,48 @@ def _plain(value: Any) -> JSON:
 
 
 class SendLine(Line, tag_field="f", tag="send"):
-    f: ClassVar[str] = "send"
     value: SendValue
+
+    def __post_init__(self) -> None:
+        if self.type is _OK and self.value.offset is _UNSET:
+            raise ValueError("an ok send without its offset")
 
 
 class PollLine(Line, tag_field="f", tag="poll"):
-    f: ClassVar[str] = "poll"
     value: PollValue
 
+    def __post_init__(self) -> None:
+        if self.type is _OK and (self.value.records is _UNSET or self.value.hw is _UNSET):
+            raise ValueError("an ok poll without its records or hw")
 
-class FinalReadLine(Line, tag_field="f", tag="final-read"):
-    f: ClassVar[str] = "final-read"
+
+class _Read(Line):
+    """A read of a whole log: a line of a type in ``finished`` holds its ``records``."""
+
+    finished: ClassVar[frozenset[OpType]] = frozenset({OpType.OK})
+
+    def __post_init__(self) -> None:
+        if self.value.records is _UNSET and self.type in self.finished:
+            raise ValueError(f"a finished {self.f} without its records")
+
+
+class FinalReadLine(_Read, tag_field="f", tag="final-read"):
     value: FinalReadValue
 
 
 class ReplicaStateLine(Line, tag_field="f", tag="replica-state"):
-    f: ClassVar[str] = "replica-state"
     value: ReplicaState
 
 
-class ReplicaDumpLine(Line, tag_field="f", tag="replica-dump"):
-    f: ClassVar[str] = "replica-dump"
+class ReplicaDumpLine(_Read, tag_field="f", tag="replica-dump"):
+    """A dump's ``info`` completion holds its records too."""
+
+    finished: ClassVar[frozenset[OpType]] = frozenset({OpType.OK, OpType.INFO})
     value: ReplicaDump
+
+
+for _typed in (SendLine, PollLine, FinalReadLine, ReplicaStateLine, ReplicaDumpLine):
+    _typed.f = str(_typed.__struct_config__.tag)  # each f spelled once: its tag
 
 
 class OtherLine(Line, kw_only=True):
@@ -180,12 +204,14 @@ _BLOCK: Final = 1 << 20
 _ODD: Final = b'"nemesis"'
 """Lines holding this (fault ops, whose ``f`` the schema does not type) are decoded apart
 from the typed ones around them, so that a block of lines decodes in one call."""
-_OK, _INFO = OpType.OK, OpType.INFO
 
 
-def _decode_block(block: bytes, where: str, first_line: int, first_index: int) -> list[Line]:
-    """Decode whole lines (each newline-terminated but perhaps the last); the ops must be
-    numbered from ``first_index``. Raises `HistoryError` naming the first bad line.
+def _decode_block(
+    block: bytes, where: str, first_line: int, first_index: int, newlines: int | None = None
+) -> list[Line]:
+    """Decode whole lines (each newline-terminated but perhaps the last; ``newlines`` is
+    ``block.count(b"\\n")`` when the caller has it); the ops must be numbered from
+    ``first_index``. Raises `HistoryError` naming the first bad line.
 
     The fast way decodes runs of typed lines with one call each; anything it does not
     accept (a line of another ``f``, a bad line) is decoded again one line at a time, and a
@@ -205,7 +231,7 @@ def _decode_block(block: bytes, where: str, first_line: int, first_index: int) -
             odd = block.find(_ODD, start)
         if start < len(block):
             lines += _TYPED.decode_lines(block[start:])
-        _vet(lines, block, first_index)
+        _vet(lines, block, block.count(b"\n") if newlines is None else newlines, first_index)
         return lines
     except (msgspec.MsgspecError, ValueError):
         pass
@@ -213,7 +239,7 @@ def _decode_block(block: bytes, where: str, first_line: int, first_index: int) -
     for n, text in enumerate(block.splitlines(keepends=True)):
         try:
             line = _one(text)
-            _vet([line], text, first_index + n)
+            _vet([line], text, text.count(b"\n"), first_index + n)
         except (msgspec.MsgspecError, ValueError) as e:
             _explain(text, where, first_line + n, first_index + n, e)
         lines.append(line)
@@ -232,30 +258,14 @@ def _one(text: bytes) -> Line:
         return line
 
 
-def _vet(lines: list[Line], block: bytes, first_index: int) -> None:
-    """What the types cannot say: ops numbered in sequence, no blank line, and the fields
-    of a completion that only it has (an ok send's offset, an ok poll's records and hw,
-    an ok final read's records, a finished dump's records). Raises ValueError."""
-    n = len(lines)
-    if n != block.count(b"\n") + (not block.endswith(b"\n")):
+def _vet(lines: list[Line], block: bytes, newlines: int, first_index: int) -> None:
+    """What the decoder cannot say (it checks the types and, in the lines'
+    ``__post_init__``, the fields only a completion has): the ops are numbered in sequence
+    and no line is blank. Raises ValueError."""
+    if len(lines) != newlines + (not block.endswith(b"\n")):
         raise ValueError("a blank line")  # decode_lines skips them; the schema does not
-    if list(map(_INDEX, lines)) != list(range(first_index, first_index + n)):
+    if not all(map(eq, map(_INDEX, lines), count(first_index))):  # compared in C
         raise ValueError("index out of sequence")
-    for ln in lines:
-        t = ln.type
-        if t is _OK:
-            cls = type(ln)
-            v = ln.value
-            if cls is SendLine:
-                if v.offset is _UNSET:
-                    raise ValueError("send ok without offset")
-            elif cls is PollLine:
-                if v.records is _UNSET or v.hw is _UNSET:
-                    raise ValueError("poll ok without records or hw")
-            elif (cls is FinalReadLine or cls is ReplicaDumpLine) and v.records is _UNSET:
-                raise ValueError("ok without records")
-        elif t is _INFO and type(ln) is ReplicaDumpLine and ln.value.records is _UNSET:
-            raise ValueError("dump without records")
 
 
 _INDEX: Final = attrgetter("index")
@@ -290,8 +300,9 @@ def iter_lines(path: str | Path, stats: ReadStats | None = None) -> Iterator[lis
                 continue
             block = b"".join((rest, *held, chunk[:cut])) if rest or held else chunk[:cut]
             rest, held = chunk[cut:], []
-            lines = _decode_block(block, where, line_no, line_no - 1)
-            line_no += block.count(b"\n")
+            newlines = block.count(b"\n")
+            lines = _decode_block(block, where, line_no, line_no - 1, newlines)
+            line_no += newlines
             st.lines = st.ops = line_no - 1
             yield lines
         rest = b"".join((rest, *held))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from checkers import offsets
 from harness.contract.verdict import Verdict
 from tests.checkers.hist import History, counts, indexes
 
@@ -91,3 +94,33 @@ def test_same_value_in_two_keys_is_not_a_duplicate_of_either() -> None:
     h.poll(5, 1, 0, [[0, 7]], hw=1)
     h.poll(5, 2, 0, [[0, 7]], hw=1)
     assert h.check().checkers["duplicate"].count == 0
+
+
+def _whole_logs(n: int, bad_dump: int | None, new_in_read: int | None) -> History:
+    """Sends acked at offsets 0..n-1 (one left unacked when ``new_in_read``), then a final
+    read and three dumps of the whole log; one dump may hold another value at an offset."""
+    h = History()
+    log = [[o, 1000 + o] for o in range(n)]
+    for o, v in log:
+        if o != new_in_read:
+            h.send(o % 7, 1, v, o)
+    h.final_read(50, 1, log)
+    for node in ("n1", "n2", "n3"):
+        records = [[o, v + 1] if node == "n2" and o == bad_dump else [o, v] for o, v in log]
+        h.dump(1, node, records, hw=n)
+    return h
+
+
+@pytest.mark.parametrize("bad_dump", [None, 0, 299])
+@pytest.mark.parametrize("new_in_read", [None, 5])
+def test_whole_logs_are_judged_as_record_by_record(
+    bad_dump: int | None, new_in_read: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = _whole_logs(300, bad_dump, new_in_read)  # long reads: compared in C against `agreed`
+    fast = h.check()
+    monkeypatch.setattr(offsets, "_LONG", 1 << 30)  # every read record by record
+    slow = h.check()
+    assert counts(fast) == counts(slow)
+    assert fast.checkers["inconsistent-offsets"].count == (bad_dump is not None)
+    for name in ("inconsistent-offsets", "duplicate"):
+        assert fast.checkers[name].to_json() == slow.checkers[name].to_json()
