@@ -13,7 +13,12 @@ Kafka's controller plus ZooKeeper:
   dead (like an expired ZooKeeper session). At start every broker is presumed alive for
   one session timeout. A heartbeat with a new *incarnation* means the broker restarted
   within the session: it keeps its ISR membership (the controller saw no session end),
-  but partitions it led get a new leader epoch (elsewhere if possible).
+  but partitions it led get a new leader epoch (elsewhere if possible). The incarnations
+  are part of the persisted state, like ZooKeeper's broker registrations (KIP-380's
+  broker epoch): a controller that starts after a broker restarted still sees the new
+  incarnation, so a broker that lost un-fsynced records in a power loss while no
+  controller ran does not go on leading in its old epoch (its followers would truncate
+  committed records to match it).
 - **Election** when a leader dies: the first live ISR member in replica order. If none
   is live: with ``unclean.leader.election.enable`` the first live replica (ISR becomes
   just it; records it lacks are lost), otherwise the partition stays leaderless until an
@@ -109,9 +114,11 @@ class Controller:
         old = int(epoch_file.read_text().strip()) if epoch_file.exists() else 0
         self.epoch = old + 1
         write_atomically(epoch_file, f"{self.epoch}\n")
-        self._load_state()
+        known = self._load_state()
         t = time.monotonic()
-        self.brokers = {n: BrokerState(last_seen=t) for n in self.config.brokers}
+        self.brokers = {
+            n: BrokerState(last_seen=t, incarnation=known.get(n, "")) for n in self.config.brokers
+        }
         port = await self.server.start(self.config.listen)
         self._tasks.append(asyncio.create_task(self._liveness_loop()))
         self.log.info(
@@ -136,20 +143,26 @@ class Controller:
     def _state_path(self) -> Path:
         return self.config.data_dir / "controller-state.json"
 
-    def _load_state(self) -> None:
+    def _load_state(self) -> dict[str, str]:
+        """The partition state (created on the first start); returns the brokers'
+        incarnations the last controller saw."""
         path = self._state_path()
         if path.exists():
             doc = json.loads(path.read_text())
             self.partitions = {int(k): PartitionState(**v) for k, v in doc["partitions"].items()}
-            return
+            return {str(k): str(v) for k, v in doc.get("incarnations", {}).items()}
         names = list(self.config.brokers)
         for key in range(self.config.partitions):
             replicas = assign_replicas(names, key, self.config.replication_factor)
             self.partitions[key] = PartitionState(replicas, replicas[0], 0, list(replicas), 0)
         self._save_state()
+        return {}
 
     def _save_state(self) -> None:
-        doc = {"partitions": {str(k): dataclasses.asdict(p) for k, p in self.partitions.items()}}
+        doc = {
+            "partitions": {str(k): dataclasses.asdict(p) for k, p in self.partitions.items()},
+            "incarnations": {n: b.incarnation for n, b in self.brokers.items() if b.incarnation},
+        }
         write_atomically(self._state_path(), json.dumps(doc, indent=1, sort_keys=True))
 
     def _changed(self) -> None:

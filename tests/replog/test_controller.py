@@ -141,3 +141,20 @@ def test_heartbeat_from_unknown_broker_is_refused() -> None:
             assert reply is not None and reply["error"] == ErrorCode.INVALID_REQUEST
 
     asyncio.run(go())
+
+
+def test_a_leader_restarted_while_no_controller_ran_gets_a_new_epoch(
+    make_cluster: ClusterFactory,
+) -> None:
+    """The incarnations outlive the controller: a leader that restarted (and may have
+    lost un-fsynced records) while no controller ran does not go on leading in its old
+    epoch once a controller starts again; its followers would truncate to match it."""
+    c = make_cluster(["a", "b"], settings=SHRINK_FAST)
+    c.wait_leader("a", epoch=0)
+    c.wait_isr({"a", "b"})
+    assert c.controller is not None
+    c.run(c.controller.stop())
+    c.crash("a", lose_unflushed=True)
+    c.restart("a")
+    c.start_controller()
+    c.wait_leader("b", epoch=1)
