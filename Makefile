@@ -1,6 +1,6 @@
 # floodmark: every target does its own setup, idempotently (see README "Setup").
 #
-#   make run    a 30-second replog run without faults (venv, Docker, images first)
+#   make run    a 30-second replog chaos run under the default schedule (venv, Docker, images first)
 #   make test   lint and the whole test suite, integration and slow tests included
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -18,7 +18,7 @@ RUN_ARGS ?=
 .PHONY: help venv docker images browser lint test run clean docs
 
 help:
-	@echo "make run     venv + Docker + images, then a $(TIME_LIMIT) s floodmark run (RUN_ARGS=...)"
+	@echo "make run     venv + Docker + images, then a $(TIME_LIMIT) s floodmark run under the default fault schedule (RUN_ARGS=...)"
 	@echo "make test    venv + Docker + images + browser + lint, then pytest (PYTEST_ARGS=...)"
 	@echo "make venv | docker | images | browser | lint | clean"
 
@@ -55,6 +55,8 @@ test: venv docker images browser lint
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	exit $$floors
 
+# The safe replog configuration under the default schedule (every fault package plus the
+# protocol-aware triggers); RUN_ARGS="--nemesis none" runs it without faults.
 run: venv docker images
 	$(VENV)/bin/floodmark run --time-limit $(TIME_LIMIT) $(RUN_ARGS)
 

@@ -14,7 +14,12 @@ runs and ``floodmark clean`` leaves them).
     $ python -m compose.images prune   # drop images of older inputs
 
 Adding an image is one entry in ``IMAGES`` (e.g. ``"kafka": compose.kafka.image.SPEC``,
-with the spec defined beside its Dockerfile).
+with the spec defined beside its Dockerfile). Families of images, one per variant, are
+named ``<family>@<variant>`` and made by a function in ``VARIANTS``: every Kafka release
+(``kafka@4.1.1``) and user distribution (``kafka-dist@/path``) is its own image, cached
+like the others (`compose.kafka.image.spec_for`)::
+
+    $ python -m compose.images build kafka@4.1.1
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import argparse
 import fcntl
 import functools
 import os
+import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +85,10 @@ IMAGES: dict[str, ImageSpec] = {
     "kafka": kafka_image.SPEC,
 }
 
+VARIANTS: tuple[Callable[[str], ImageSpec | None], ...] = (kafka_image.spec_for,)
+"""Makers of ``<family>@<variant>`` specs: each returns None for a name it does not
+make, raises ValueError (with what to do) for one of its names it cannot build."""
+
 
 class ImageError(RuntimeError):
     """An image could not be made or named; the message says which, where and what to do."""
@@ -101,12 +111,29 @@ class Outcome:
 
 
 def _spec(name: str) -> ImageSpec:
-    try:
+    if name in IMAGES:
         return IMAGES[name]
-    except KeyError:
-        raise UnknownImage(
-            f"no image named {name!r}; known images: {', '.join(sorted(IMAGES))}"
-        ) from None
+    for make in VARIANTS:
+        try:
+            spec = make(name)
+        except ValueError as e:
+            raise ImageError(str(e)) from None
+        if spec is not None:
+            return spec
+    raise UnknownImage(
+        f"no image named {name!r}; known images: {', '.join(sorted(IMAGES))} "
+        "(and kafka@<version>, kafka-dist@<path>)"
+    )
+
+
+def _flat(name: str) -> str:
+    """An image name as a file name (a variant's name may hold a path)."""
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", name).strip("_")
+
+
+def _log_path(name: str) -> Path:
+    """The build log of image ``name``."""
+    return LOG_DIR / f"{_flat(name)}.log"
 
 
 def _with_dependencies(names: Sequence[str]) -> list[str]:
@@ -195,7 +222,7 @@ def _make(
     nocache: bool,
 ) -> str:
     labels = {LABEL_IMAGE: spec.name, LABEL_INPUTS: h}
-    with tempfile.TemporaryDirectory(prefix=f"floodmark-{spec.name}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"floodmark-{_flat(spec.name)}-") as tmp:
         context = Path(tmp)
         inputs.stage(ROOT, spec.context, context, image=spec.name)
         if spec.upstream is not None and engine.try_pull(spec.upstream, log):
@@ -292,7 +319,7 @@ def ensure(
     outcomes: list[Outcome] = []
     with _Display(console or Console(stderr=True)) as display, _machine_lock(display):
         for name in order:
-            spec = IMAGES[name]
+            spec = _spec(name)
             task = display.task(name)
             start = time.monotonic()
             try:
@@ -305,7 +332,7 @@ def ensure(
             image_id = None if rebuild else _up_to_date(api, spec, tags, h)
             built = image_id is None
             if image_id is None:
-                log_path = LOG_DIR / f"{name}.log"
+                log_path = _log_path(name)
                 log = engine.FileLog(log_path, functools.partial(display.status, task))
                 try:
                     image_id = _make(api, spec, tags, h, log, nocache=rebuild)
@@ -371,8 +398,8 @@ def prune(api: docker.APIClient, console: Console) -> int:
             current.add(str(base["Id"]))
     removed = 0
     for img in api.images(filters={"label": LABEL_IMAGE}):
-        label = (img.get("Labels") or {}).get(LABEL_IMAGE)
-        owner = IMAGES.get(str(label))
+        label = str((img.get("Labels") or {}).get(LABEL_IMAGE))
+        owner = IMAGES.get(label) or _variant_owner(api, label, current)
         if owner is None or img["Id"] in current:
             continue
         # Only images floodmark named itself: every tag in the spec's repository (or none).
@@ -389,6 +416,19 @@ def prune(api: docker.APIClient, console: Console) -> int:
         console.print(f"removed {refs}", markup=False, highlight=False)
     console.print(f"pruned {removed} image(s)", markup=False, highlight=False)
     return 0
+
+
+def _variant_owner(api: docker.APIClient, name: str, current: set[str]) -> ImageSpec | None:
+    """The spec of a variant image's name, its current image added to ``current``; None
+    (keep the image) when the name cannot be made now (a distribution moved away)."""
+    try:
+        spec = _spec(name)
+        found = engine.inspect(api, image_tag(name, api=api))
+    except ImageError:
+        return None
+    if found is not None:
+        current.add(str(found["Id"]))
+    return spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,9 @@ How an image comes to be, in order:
    with debootstrap and ``docker import``).
 
 A spec whose ``tag`` is ``None`` is tagged ``<repository>:<first 12 hex of the hash>``
-and ``<repository>:latest``.
+and ``<repository>:latest``; with a ``tag_prefix`` (one repository, several variants: the
+Kafka releases) ``<repository>:<prefix><12 hex>`` and ``<repository>:<prefix less its
+trailing dash>``, e.g. ``floodmark/kafka:4.1.1-3fa2c0d19b7e`` and ``floodmark/kafka:4.1.1``.
 
 Example (the shape the Kafka image takes)::
 
@@ -99,6 +101,7 @@ class ImageSpec:
     repository: str
     context: Mapping[str, str] = field(default_factory=_frozen)
     tag: str | None = None
+    tag_prefix: str = ""
     dockerfile: str = "Dockerfile"
     build_args: Mapping[str, str] = field(default_factory=_frozen)
     recipe: Mapping[str, str] = field(default_factory=_frozen)
@@ -123,4 +126,8 @@ class ImageSpec:
         """The tags an image with these inputs carries; the first is the canonical one."""
         if self.tag is not None:
             return (f"{self.repository}:{self.tag}",)
-        return (f"{self.repository}:{inputs_hash[:12]}", f"{self.repository}:latest")
+        moving = self.tag_prefix.rstrip("-") or "latest"
+        return (
+            f"{self.repository}:{self.tag_prefix}{inputs_hash[:12]}",
+            f"{self.repository}:{moving}",
+        )

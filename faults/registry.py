@@ -13,7 +13,7 @@ line in `FAULT_PACKAGES` below. Everything else here is derived from the values:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from harness.contract.roles import FaultPackage, NemesisOption
 
@@ -22,16 +22,29 @@ from .disk import lose_unfsynced, slow
 from .network import link, partition
 
 
-def _by_name(*packages: FaultPackage) -> dict[str, FaultPackage]:
-    out: dict[str, FaultPackage] = {}
-    for p in packages:
-        if p.name in out:
-            raise ValueError(f"two fault packages are named {p.name!r}; names must be unique")
-        out[p.name] = p
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
+
+
+def by_name(what: str, *values: N, reserved: Iterable[str] = ()) -> dict[str, N]:
+    """A registry: ``values`` by their names, which must be unique and not ``reserved``."""
+    out: dict[str, N] = {}
+    taken = set(reserved)
+    for v in values:
+        if v.name in out or v.name in taken:
+            raise ValueError(
+                f"two {what} are named {v.name!r} (or it is reserved); names must be unique"
+            )
+        out[v.name] = v
     return out
 
 
-FAULT_PACKAGES: Final = _by_name(
+FAULT_PACKAGES: Final = by_name(
+    "fault packages",
     partition.PARTITION,
     link.LINK,
     process.KILL,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from compose.kafka import releases
 from faults.registry import FAULT_PACKAGES, check_options
+from faults.triggers.registry import reference
 from harness.contract.config import Catalogue
 from harness.contract.glossary import GLOSSARY, Entry, Kind
 from harness.suite import BUILTIN_SUITES, load_suite
@@ -27,7 +29,11 @@ CATALOGUE: Final = Catalogue(
     systems=frozenset(SYSTEMS),
     workloads=frozenset(WORKLOADS),
     check_options=check_options,
+    profiles={name: tuple(make().profiles) for name, make in SYSTEMS.items()},
 )
+"""What a config is validated against; each system's profiles with its default first (a
+run that names no profile gets its system's default; a profile its system lacks is
+refused)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +110,25 @@ def suite_table() -> Table:
     )
 
 
+def trigger_table() -> Table:
+    """`faults.triggers.registry.TRIGGERS`: the default schedule's protocol-aware triggers."""
+    return Table(
+        "triggers of the default schedule (--nemesis default)",
+        ("trigger", "family", "starts", "danger point, fault, bug"),
+        tuple(reference()),
+    )
+
+
+def kafka_release_table() -> Table:
+    """`compose.kafka.releases.RELEASES`: ``floodmark list kafka-releases``."""
+    columns, rows = releases.table()
+    return Table("Kafka releases (--kafka-version)", columns, rows)
+
+
 TABLES: Final = {
     "faults": fault_table,
+    "triggers": trigger_table,
+    "kafka-releases": kafka_release_table,
     "checkers": checker_table,
     "systems": system_table,
     "suites": suite_table,

@@ -1,4 +1,5 @@
-"""The ``floodmark`` command: ``run``, ``check``, ``report``, ``serve``, ``certify``, ``clean``.
+"""The ``floodmark`` command: ``run``, ``shrink``, ``check``, ``report``, ``serve``, ``certify``,
+``clean``.
 
 Exit codes: 0 valid, 1 invalid, 2 unknown or error (bad options and config files
 included, always before any container starts), 128+N when stopped by signal N.
@@ -8,9 +9,13 @@ Examples::
     floodmark run                                    # replog, 3 nodes, 3 keys, 30 s
     floodmark run --nodes 5 --keys 4 --time-limit 60 --rate 300 --seed 7
     floodmark run --config floodmark.yaml --set min.insync.replicas=1
+    floodmark run --system kafka --kafka-version 4.1.1 --nemesis partition,kill
+    floodmark run --system kafka --kafka-dist ~/kafka/core/build/distributions/kafka_2.13-4.2.0.tgz
     floodmark check store/latest --json
     floodmark report store/latest                    # re-render report.html and junit.xml
     floodmark serve                                  # the store on http://127.0.0.1:8080/
+    floodmark run --replay store/replog-log/latest    # the same faults at the same times
+    floodmark shrink store/replog-log/latest --budget 20m   # a minimal failing schedule
     floodmark certify smoke                          # a suite of scenarios, one verdict
     floodmark list faults                            # a registry: faults, checkers, systems, suites
     floodmark clean                                  # remove everything labelled floodmark.run
@@ -34,16 +39,13 @@ from rich.text import Text
 
 from checkers.cli import check_command
 from compose.docker_cluster import docker_client
+from compose.kafka.releases import DEFAULT_VERSION
 from compose.resources import engine_runs, reap_orphans, remove_labelled
 from harness.catalogue import CATALOGUE, TABLES
 from harness.certify import SuiteInterrupted, run_suite, suite_verdict
-from harness.contract.config import (
-    ConfigError,
-    build_config,
-    load_config_file,
-    parse_assignments,
-    parse_nemesis_options,
-)
+from harness.cli_config import QUIET_ON_CONSOLE, config_from
+from harness.cli_shrink import shrink_command
+from harness.contract.config import ConfigError, TestConfig, parse_assignments
 from harness.contract.layout import CERTIFICATE
 from harness.merge import MergeRefused, merge_dirs
 from harness.progress import Ui
@@ -75,7 +77,23 @@ def cli() -> None:
 @click.option("--concurrency", type=int, help="Client processes (default 10).")
 @click.option("--rate", type=float, help="Client ops per second in total (default 150).")
 @click.option("--seed", type=int, help="Seed of every random choice (default: random).")
-@click.option("--profile", help="System profile, e.g. kafka-0.10 or kafka-0.11 (default).")
+@click.option(
+    "--profile",
+    help="System profile (default: the system's own): replog kafka-0.11, kafka-0.10; "
+    "kafka safe, unclean, fsync.",
+)
+@click.option(
+    "--kafka-version",
+    metavar="VERSION",
+    help=f"Kafka release under test, --system kafka only (default {DEFAULT_VERSION}; "
+    "`floodmark list kafka-releases`).",
+)
+@click.option(
+    "--kafka-dist",
+    metavar="PATH",
+    help="Your own Kafka build instead of a release: a distribution .tgz, or a directory "
+    "with libs/*.jar (--system kafka only).",
+)
 @click.option(
     "--set", "settings", multiple=True, metavar="KEY=VALUE", help="A system setting (repeat)."
 )
@@ -101,6 +119,13 @@ def cli() -> None:
     type=click.Path(dir_okay=False),
     help="YAML or TOML file with any of these settings; options given here win.",
 )
+@click.option(
+    "--replay",
+    metavar="RUN_DIR|SCHEDULE",
+    help="Rerun exactly the fault ops a run executed (a run directory) or a schedule file "
+    "lists (`floodmark shrink` writes one), at their times; config and seed from the run, "
+    "any option here overrides.",
+)
 @click.option("--quiet", is_flag=True, help="Only errors and the verdict.")
 def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
     """Start a cluster, run the workload (and faults), check the history."""
@@ -118,28 +143,15 @@ def run_cmd(config_file: str | None, quiet: bool, **options: Any) -> None:
     sys.exit(code)
 
 
-def _config(config_file: str | None, options: dict[str, Any]) -> Any:
-    """Defaults < config file < options; every problem reported at once (exit 2)."""
-
+def _config(config_file: str | None, options: dict[str, Any]) -> TestConfig:
+    """Defaults < config file < options; every problem at once as a usage error (exit 2)."""
     try:
-        raw: dict[str, Any] = load_config_file(config_file) if config_file else {}
-        for name in ("settings", "env"):
-            given = parse_assignments(options.pop(name) or (), f"--{name}")
-            if given:
-                base = raw.get(name) or {}
-                if not isinstance(base, dict):
-                    raise ConfigError([f"{name}: expected a mapping in the config file"])
-                raw[name] = {**base, **given}
-        given_opts = parse_nemesis_options(options.pop("nemesis_options", None) or ())
-        if given_opts:
-            base_opts = raw.get("nemesis_options") or {}
-            if not isinstance(base_opts, dict):
-                raise ConfigError(["nemesis_options: expected a mapping in the config file"])
-            raw["nemesis_options"] = {**base_opts, **given_opts}
-        raw.update({k: v for k, v in options.items() if v is not None})
-        return build_config(raw, CATALOGUE)
+        return config_from(config_file, options)
     except ConfigError as e:
         raise click.UsageError(str(e)) from None
+
+
+cli.add_command(shrink_command)
 
 
 @cli.command("check")
@@ -376,6 +388,7 @@ def _logging() -> None:
     root = logging.getLogger("floodmark")
     if not root.handlers:
         handler = RichHandler(console=_err, show_path=False, level=logging.WARNING)
+        handler.addFilter(lambda record: not record.name.startswith(QUIET_ON_CONSOLE))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
 

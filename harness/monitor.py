@@ -10,6 +10,9 @@ which no fault touches) every ``interval`` seconds (≤ 1 s), and appends one
 
 An unreachable node is sampled as ``"role": "offline"`` with ``leo``/``hw``/``epoch`` -1.
 
+Each round also goes to ``on_sample`` when one is given: the default schedule's triggers
+(`harness.nemesis.Nemesis.observe`) decide on it.
+
 `health` decides whether the cluster has recovered: every key has a leader whose ISR
 holds ``replication_factor`` replicas.
 """
@@ -75,8 +78,11 @@ class Monitor(threading.Thread):
         interval: float,
         clock: Callable[[], float] = time.monotonic,
         wait: Callable[[float], object] | None = None,
+        on_sample: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
-        """``clock`` and ``wait`` (default: the stop event's wait) pace the samples."""
+        """``clock`` and ``wait`` (default: the stop event's wait) pace the samples;
+        ``on_sample`` hears each round once it is in the history (the default schedule's
+        triggers: `harness.nemesis.Nemesis.observe`; it must not block)."""
         super().__init__(name="monitor", daemon=True)
         self.cluster = cluster
         self.history = history
@@ -86,6 +92,7 @@ class Monitor(threading.Thread):
         self.latest: list[dict[str, Any]] = []
         self.clock = clock
         self.wait = wait or self.stopping.wait
+        self.on_sample = on_sample
 
     def run(self) -> None:
         next_at = self.clock()
@@ -103,6 +110,8 @@ class Monitor(threading.Thread):
             self.history.append(MONITOR, OpType.INFO, F.REPLICA_STATE, s, node=str(s["node"]))
         self.samples += 1
         self.latest = states
+        if self.on_sample is not None:
+            self.on_sample(states)
         return states
 
     def stop(self, timeout: float = 5.0) -> None:

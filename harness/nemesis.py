@@ -18,18 +18,37 @@ A fault that raises is recorded with ``"verified": false`` and ``"why"`` (and th
 ``error``), and the run goes on; the verdict then cannot be trusted to have tested that
 fault. `Nemesis.heal` runs every package's final (heal) ops in heal order, also when the
 run is interrupted; they are the faults' cleanup.
+
+Under the default schedule (`faults.default`) the nemesis also has a
+`faults.triggers.engine.TriggerEngine`: the monitor hands it each round of samples
+(`Nemesis.observe`), and the ops the engine returns go through the same `Nemesis.execute`
+(history, lock, heal). Each op's ``trigger`` is recorded in its value::
+
+    {"process":"nemesis","type":"info","f":"start-kill",
+     "value":{"target":"one","nodes":["n3"],"killed":["n3"],"verified":true,
+              "trigger":{"name":"follower-restarted","key":0,"follower":"n1",
+                         "leader":"n3","caught_up":false,...}}}
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import queue
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
-from harness.contract.history import JSON, NEMESIS, HistoryWriter, OpType
+from faults.default import background, expand, is_default
+from faults.registry import FAULT_PACKAGES
+from faults.triggers.engine import Pace, TriggerEngine
+from faults.triggers.trigger import FINAL_HEAL
+from harness.contract.config import TestConfig
+from harness.contract.history import JSON, NEMESIS, HistoryWriter, OpType, Phase
 from harness.contract.roles import Cluster, Fault, FaultOp, FaultPackage, NemesisContext
+from harness.contract.schedule import Schedule, load_schedule
 
 log = logging.getLogger("floodmark")
 
@@ -78,9 +97,71 @@ def build_schedule(
     return merged
 
 
+def make_nemesis(
+    cluster: Cluster,
+    packages: Mapping[str, FaultPackage],
+    contexts: Mapping[str, NemesisContext],
+    history: HistoryWriter,
+    *,
+    seed: int,
+    default: bool,
+) -> Nemesis:
+    """The run's nemesis: the packages' merged schedules (`build_schedule`), or for the
+    default schedule its background (`faults.default.background`) and a trigger engine
+    paced by the run's time limit and interval (any context has them)."""
+    if not default or not contexts:
+        return Nemesis(cluster, packages, contexts, build_schedule(packages, contexts), history)
+    some = next(iter(contexts.values()))
+    limit, interval = some.time_limit, some.interval
+    schedule = background(seed, packages, contexts, limit, interval)
+    rf = cluster.plan.replication_factor
+    engine = TriggerEngine(seed, tuple(packages), Pace.of(limit, interval), rf)
+    return Nemesis(cluster, packages, contexts, schedule, history, engine=engine)
+
+
+def fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
+    """The packages a run uses: those its ``nemesis`` names (`faults.default.expand`: the
+    default schedule's mix, none for ``none``) and, for a replay, every package of the
+    replayed schedule."""
+    names = list(expand(config.nemesis))
+    if config.replay:
+        names += [op.package for op in _replayed(config).ops]
+    return {name: FAULT_PACKAGES[name] for name in dict.fromkeys(names)}
+
+
+def _replayed(config: TestConfig) -> Schedule:
+    """The schedule ``config.replay`` names (a schedule file or a run directory; checked
+    with the config, before anything starts)."""
+    return load_schedule(config.replay, FAULT_PACKAGES)
+
+
+def run_nemesis(
+    config: TestConfig,
+    packages: Mapping[str, FaultPackage],
+    cluster: Cluster,
+    history: HistoryWriter,
+) -> Nemesis:
+    """The nemesis of a run: a replay executes exactly the replayed schedule's ops (within
+    the time limit, no triggers); otherwise `make_nemesis` draws the schedule."""
+    seed, plan = int(config.seed or 0), cluster.plan
+    contexts = {
+        name: context(
+            seed, name, plan.brokers, plan.controller, config.keys, config.time_limit,
+            config.nemesis_interval, options=config.nemesis_options,
+        )
+        for name in packages
+    }  # fmt: skip
+    if config.replay:
+        ops = [op for op in _replayed(config).ops if op.at <= config.time_limit]
+        return Nemesis(cluster, packages, contexts, ops, history)
+    default = is_default(config.nemesis)  # the default schedule: background + triggers
+    return make_nemesis(cluster, packages, contexts, history, seed=seed, default=default)
+
+
 class Nemesis(threading.Thread):
     """Runs a schedule against the faults of ``cluster``, recording each action in the
-    history."""
+    history; with an ``engine`` (the default schedule), also the faults its triggers
+    fire on the monitor's rounds of samples (`observe`)."""
 
     def __init__(
         self,
@@ -89,53 +170,134 @@ class Nemesis(threading.Thread):
         contexts: Mapping[str, NemesisContext],
         schedule: Sequence[FaultOp],
         history: HistoryWriter,
+        engine: TriggerEngine | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(name="nemesis", daemon=True)
         self.packages = packages
         self.contexts = contexts
         self.schedule = schedule
         self.history = history
+        self.engine = engine
+        self.clock = clock
         self.faults: dict[str, Fault] = {name: pkg.fault(cluster) for name, pkg in packages.items()}
         self.stopping = threading.Event()
-        self.t0 = time.monotonic()
+        self.t0 = clock()
         self.done = 0
+        self.active: dict[str, str] = {}
+        """Package → what started its active fault (a trigger's name, or ``"schedule"``)."""
         self._lock = threading.Lock()
+        self._began = threading.Event()
+        self._rounds: queue.Queue[list[dict[str, JSON]] | None] = queue.Queue()
+        self._held: set[str] = set()  # packages whose scheduled start was skipped
 
     def begin(self) -> None:
         """Start executing the schedule; op times count from now."""
-        self.t0 = time.monotonic()
+        self.t0 = self.clock()
+        self._began.set()
         self.start()
 
-    def run(self) -> None:
-        for op in self.schedule:
-            delay = self.t0 + op.at - time.monotonic()
-            if delay > 0 and self.stopping.wait(delay):
-                return
-            if self.stopping.is_set():
-                return
-            self.execute(op)
-            self.done += 1
+    def observe(self, states: Sequence[Mapping[str, JSON]]) -> None:
+        """One round of monitor samples (`harness.monitor.Monitor`'s ``on_sample``): queued
+        for the engine's triggers; ignored without an engine, before `begin`, after `stop`."""
+        if self.engine is not None and self._began.is_set() and not self.stopping.is_set():
+            self._rounds.put([dict(s) for s in states])
 
-    def execute(self, op: FaultOp) -> None:
+    def run(self) -> None:
+        pending = list(self.schedule)
+        while not self.stopping.is_set():
+            now = self.clock() - self.t0
+            while pending and pending[0].at <= now and not self.stopping.is_set():
+                self._scheduled(pending.pop(0))
+            if self.engine is None and not pending:
+                return
+            timeout = pending[0].at - now if pending else 1.0
+            try:
+                states = self._rounds.get(timeout=max(0.0, timeout))
+            except queue.Empty:
+                continue
+            while states is not None and not self._rounds.empty():
+                states = self._rounds.get_nowait()  # decide on the latest round only
+            if states is None or self.engine is None:
+                continue
+            at = self.clock() - self.t0
+            for op in self.engine.step(states, at, frozenset(self.active)):
+                if self.stopping.is_set():
+                    return
+                self._act(op)
+
+    def _scheduled(self, op: FaultOp) -> None:
+        """A precomputed op, unless a trigger holds its package (then its start and the
+        matching stop are skipped: one package never has two faults at once)."""
+        name = op.package
+        if op.phase is Phase.START and self.active.get(name, SCHEDULE) != SCHEDULE:
+            log.info("nemesis: skipping scheduled %s at %.3f: %s holds it", op.f, op.at,
+                     self.active[name])  # fmt: skip
+            self._held.add(name)
+            return
+        if op.phase is Phase.STOP and name in self._held:
+            self._held.discard(name)
+            return
+        self._act(op)
+
+    def _act(self, op: FaultOp) -> None:
+        """`execute`, counted; after a stop that restarted nodes, the engine's
+        `TriggerEngine.restarted` ops at once (before a restarted follower can fetch)."""
+        did = self.execute(op)
+        self.done += 1
+        restarted = did.get("restarted") if isinstance(did, dict) else None
+        if self.engine is None or op.phase is not Phase.STOP or not isinstance(restarted, list):
+            return
+        at = self.clock() - self.t0
+        for chained in self.engine.restarted(map(str, restarted), at, frozenset(self.active)):
+            if not self.stopping.is_set():
+                self._act(chained)
+
+    def execute(self, op: FaultOp) -> JSON:
+        """Do ``op`` with its package's fault and record it; returns what was recorded."""
         with self._lock:  # heal must not interleave with a half-done action
             fault = self.faults[op.package]
             try:
-                did: JSON = fault.invoke(op.phase, op.value)
-                self.history.append(NEMESIS, OpType.INFO, op.f, did)
+                recorded = _recorded(fault.invoke(op.phase, op.value), op)
+                self.history.append(NEMESIS, OpType.INFO, op.f, recorded)
             except Exception as e:
                 log.exception("nemesis: %s %s failed", op.package, op.f)
                 why = f"{type(e).__name__}: {e}"
-                value = {"requested": op.value, "verified": False, "why": why}
-                self.history.append(NEMESIS, OpType.INFO, op.f, value, error=type(e).__name__)
+                recorded = _recorded({"verified": False, "why": why}, op)
+                self.history.append(NEMESIS, OpType.INFO, op.f, recorded, error=type(e).__name__)
+            if op.phase is Phase.START:
+                trigger = op.trigger.get("name") if isinstance(op.trigger, dict) else None
+                self.active[op.package] = str(trigger or SCHEDULE)
+            else:
+                self.active.pop(op.package, None)
+            return recorded
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
+        self._rounds.put(None)
         if self.is_alive():
             self.join(timeout)
 
     def heal(self) -> None:
         """Every package's final ops (resume, heal links, restart, reset clocks, unthrottle),
-        in `FaultPackage.heal_order`."""
+        in `FaultPackage.heal_order` (under the default schedule each names the trigger
+        ``final-heal``)."""
+        why: JSON = {"name": FINAL_HEAL} if self.engine is not None else None
         for name, pkg in sorted(self.packages.items(), key=lambda item: item[1].heal_order):
             for op in pkg.final(self.contexts[name]):
-                self.execute(op)
+                self.execute(op if why is None else dataclasses.replace(op, trigger=why))
+
+
+SCHEDULE: Final = "schedule"
+"""`Nemesis.active`'s word for a fault the precomputed schedule started."""
+
+
+def _recorded(did: JSON, op: FaultOp) -> JSON:
+    """The value to record: what the fault did, plus the op as it was scheduled (``"at"``,
+    ``"requested"``: what `harness.contract.schedule.recorded` replays) and its
+    ``"trigger"`` when it has one."""
+    value: dict[str, JSON] = dict(did) if isinstance(did, dict) else {"result": did}
+    value.update({"at": round(op.at, 3), "requested": op.value})
+    if op.trigger is not None:
+        value["trigger"] = op.trigger
+    return value

@@ -179,7 +179,7 @@ def floodmark_cluster(
     nodes = int(opts.get("nodes", 3))
     spec = ClusterSpec(
         new_run_id(), nodes, int(opts.get("keys", 3)), min(3, nodes),
-        str(opts.get("profile", "kafka-0.11")), dict(opts.get("settings", {})), {},
+        str(opts.get("profile", _default_profile(system.name))), dict(opts.get("settings", {})), {},
     )  # fmt: skip
     plan = system.render(spec)
     images = floodmark_driver.images(system.images(), Ui(quiet=True))
@@ -193,3 +193,8 @@ def floodmark_cluster(
         yield cluster
     finally:
         floodmark_driver.remove(plan.run_id)
+
+
+def _default_profile(system: str) -> str:
+    """The system's own default profile (the catalogue lists it first)."""
+    return CATALOGUE.profiles.get(system, (TestConfig().profile,))[0]

@@ -31,7 +31,7 @@ from checkers import check_history
 from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
 from compose.resources import remove_labelled
-from faults.registry import FAULT_PACKAGES, node_env
+from faults.registry import node_env
 from harness.contract.config import TestConfig
 from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType
 from harness.contract.plan import ClusterPlan, ClusterSpec
@@ -40,7 +40,7 @@ from harness.contract.roles import Cluster, FaultPackage, System
 from harness.contract.safely import attempt
 from harness.load import ProcessIds, join_workers, start_workers
 from harness.monitor import Monitor, wait_healthy
-from harness.nemesis import Nemesis, build_schedule, context
+from harness.nemesis import Nemesis, fault_packages, run_nemesis
 from harness.progress import Ui
 from harness.store import RunDir, new_run_id, open_run, versions, write_test_json
 from harness.systems import load_system
@@ -208,7 +208,8 @@ def run(
                   every key has a leader and a full ISR
     3. clients    the workload gives each worker an op source; the system a client
     4. generate   workers (rate-limited) and the nemesis (seeded schedule) run for the time
-                  limit; the monitor samples replica states into the history
+                  limit; the monitor samples replica states into the history (and hands
+                  each round to the default schedule's triggers)
     5. heal       every fault's final ops
     6. recover    wait (bounded) for leaders and full ISRs again
     7. final read fresh clients read every key from offset 0; every replica is dumped
@@ -223,11 +224,11 @@ def run(
         config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     )
     system = load_system(config.system)
-    packages = _fault_packages(config)
+    packages = fault_packages(config)  # the replay's too
     run_id = new_run_id()
     spec = ClusterSpec(
         run_id, config.nodes, config.keys, config.replication_factor, config.profile,
-        dict(config.settings), {**_fault_env(config), **config.env},
+        dict(config.settings), {**node_env(packages), **config.env},
     )  # fmt: skip
     plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
     driver = driver or DockerDriver()
@@ -285,12 +286,14 @@ def _lifecycle(
                         f"{STARTUP_TIMEOUT_S:g} s: {problems}; see {run_dir.logs}/ for node logs"
                     )
                 ui.phase(f"cluster healthy after {timings.mark('cluster_healthy'):.1f} s")
-                monitor = Monitor(cluster, history, config.monitor_interval)
+                nemesis = run_nemesis(config, packages, cluster, history)
+                monitor = Monitor(
+                    cluster, history, config.monitor_interval, on_sample=nemesis.observe
+                )
                 monitor.start()
                 teardown.callback(monitor.stop)
 
-                # 3.-4. clients, nemesis, load
-                nemesis = _nemesis(config, packages, cluster, history)
+                # 3.-4. clients, nemesis (its triggers hear the monitor), load
                 healed = threading.Event()
                 teardown.callback(_heal, nemesis, healed)
                 stop = threading.Event()
@@ -366,33 +369,6 @@ def _lifecycle(
     timings.mark("checked")
     write_test_json(run_dir, config, meta)
     return code
-
-
-def _fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
-
-    return {name: FAULT_PACKAGES[name] for name in config.nemesis}
-
-
-def _fault_env(config: TestConfig) -> dict[str, str]:
-    """Environment the chosen fault packages need in every node (their entrypoint layers)."""
-    return node_env(config.nemesis)
-
-
-def _nemesis(
-    config: TestConfig,
-    packages: dict[str, FaultPackage],
-    cluster: Cluster,
-    history: HistoryWriter,
-) -> Nemesis:
-    seed, plan = int(config.seed or 0), cluster.plan
-    contexts = {
-        name: context(
-            seed, name, plan.brokers, plan.controller, config.keys, config.time_limit,
-            config.nemesis_interval, options=config.nemesis_options,
-        )
-        for name in packages
-    }  # fmt: skip
-    return Nemesis(cluster, packages, contexts, build_schedule(packages, contexts), history)
 
 
 def _heal(nemesis: Nemesis, healed: threading.Event) -> None:

@@ -38,6 +38,7 @@ from harness.contract.results import Witness
 from harness.contract.verdict import Verdict
 from reports.inputs import CheckerSummary, RunInputs, load_run
 from reports.kip101 import DIAGRAMMED, Diagram, build_diagram, witness_windows
+from reports.overlap import FaultInLife, Life, life, overlapping, trigger_of
 from reports.plots import Plot, fault_colour, render_plots
 from reports.scan import NS, HistoryDigest, scan_history
 
@@ -72,6 +73,9 @@ class WitnessView:
     diagram_id: str
     diagram_ref: str | None
     extra: str
+    life: Life | None
+    faults: list[FaultInLife]
+    """Every fault period overlapping the witness's life, with its trigger."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class FaultRow:
     start_value: str
     stop_value: str
     indices: str
+    trigger: str
+    """Why it happened: the trigger its start op recorded (`reports.overlap.trigger_of`)."""
 
 
 def environment() -> Environment:
@@ -195,6 +201,12 @@ def _meta(inputs: RunInputs, d: HistoryDigest | None) -> list[str]:
     parts = [f"run {short_json(run_id, 60)}"] if run_id is not None else []
     parts += [short_json(cfg["system"], 40)] if cfg.get("system") else []
     parts += [f"profile {short_json(cfg['profile'], 40)}"] if cfg.get("profile") else []
+    settings = cfg.get("settings")
+    for name in ("kafka.version", "kafka.dist"):  # which Kafka ran (the system records it)
+        if isinstance(settings, dict) and settings.get(name):
+            parts.append(f"{name.split('.')[1]} {short_json(settings[name], 60)}")
+    if cfg.get("replay"):
+        parts.append(f"replay of {short_json(cfg['replay'], 80)}")
     if d is not None:
         parts += [f"{d.ops:,} ops", f"{d.duration:.1f} s", f"{d.processes} client processes"]
         parts += [f"{len(d.faults)} fault periods"]
@@ -232,7 +244,9 @@ def _anomaly(
                     shown[where] = anchor
         rows = [_op_row(op, w) for op in w.ops[:MAX_WITNESS_OPS]]
         extra = short_json(dict(w.details), 400) if w.details else ""
-        views.append(WitnessView(w, rows, len(w.ops), diagram, anchor, ref, extra))
+        span = life(w, diagram.written_at if diagram is not None else None)
+        during = overlapping(digest.faults, span) if digest is not None else []
+        views.append(WitnessView(w, rows, len(w.ops), diagram, anchor, ref, extra, span, during))
     return AnomalyView(c, views)
 
 
@@ -293,6 +307,7 @@ def _fault_rows(d: HistoryDigest) -> list[FaultRow]:
     rows = []
     for p in d.faults:
         end = p.end(d.duration)
+        name, state = trigger_of(p)
         rows.append(
             FaultRow(
                 package=p.package,
@@ -304,6 +319,7 @@ def _fault_rows(d: HistoryDigest) -> list[FaultRow]:
                 stop_value=short_json(p.stop_value, 200),
                 indices=f"#{p.start_index}"
                 + (f" to #{p.stop_index}" if p.stop_index is not None else ""),
+                trigger=name + (f" {short_json(dict(state), 200)}" if state else ""),
             )
         )
     return rows

@@ -8,7 +8,8 @@ truncated a log. `build_diagram` draws the same picture for a witness (key ``k``
 - **when written**: the time offset ``o`` first existed (its ack, else the first
   ``replica-state`` sample with ``leo > o``, else the witness's earliest op);
 - **the fault**: the first fault period starting at or after that time, else the last
-  one before it (the nearest fault in time — a heuristic, and the diagram says so);
+  one before it (the nearest fault in time — a heuristic, and the diagram says so; the
+  anomaly section lists every fault the witness lived through, `reports.overlap`);
 - panels: *before the fault* (each replica's last sample at or before the fault's start),
   *after the fault* (each replica's first sample after its stop), and *after recovery*
   (the replica dumps, which hold the actual records).

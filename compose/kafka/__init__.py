@@ -1,4 +1,6 @@
-"""The Apache Kafka node image: Dockerfile, Maven pom, start script, log dump tool.
+"""The Apache Kafka node images: the table of releases (`releases`), one image per
+release or user distribution (`image`, `dist`), the Dockerfile, Maven pom, start script,
+logging configs and log dump tool.
 
-`jars.resolve_jars` is the image's host-side ``prepare`` step (see `compose.spec`).
+`jars.resolve_jars` is a release image's host-side ``prepare`` step (see `compose.spec`).
 """

@@ -1,9 +1,11 @@
-"""Resolve the Kafka broker jars from Maven Central into a staged build context.
+"""Resolve one Kafka release's broker jars from Maven Central into a staged build context.
 
-The image's ``prepare`` step (`compose.spec.Prepare`): runs
-``mvn dependency:copy-dependencies`` on the context's ``pom.xml`` (Kafka
-``kafka_2.13`` and its runtime dependencies, plus the reload4j logging binding) and
-leaves the jars in ``<context>/libs/``. Maven's local repository (``~/.m2``) caches
+The image's ``prepare`` step (`compose.spec.Prepare`, bound to one row of
+`compose.kafka.releases.RELEASES`): runs ``mvn dependency:copy-dependencies`` on the
+context's ``pom.xml`` with that release's version, Scala suffix and logging profile
+(``-Dkafka.version=4.1.1 -Dkafka.scala=2.13 -P log4j2``: ``kafka_2.13`` and its runtime
+dependencies, plus the logging binding its distribution ships) and leaves the jars in
+``<context>/libs/``. Maven's local repository (``~/.m2``) caches
 them, so a rebuild after a change to the Dockerfile resolves nothing over the network.
 
 Where the host has no ``mvn``, Maven runs in a throwaway container of the base image
@@ -21,8 +23,12 @@ import subprocess
 from pathlib import Path
 from typing import Final, Protocol
 
-KAFKA_VERSION: Final = "3.9.2"
-"""Must match ``kafka.version`` in pom.xml (it is part of the image's recipe hash)."""
+import docker
+
+from compose.kafka.releases import DEFAULT_VERSION, Release, default_release
+
+KAFKA_VERSION: Final = DEFAULT_VERSION
+"""The default release (`compose.kafka.releases.DEFAULT_VERSION`)."""
 
 MAVEN_IMAGE: Final = "debian:bookworm-slim"
 """The base image the container fallback installs Maven into (built or pulled as
@@ -43,49 +49,60 @@ class JarResolutionError(RuntimeError):
     """Maven could not resolve the Kafka jars."""
 
 
-def resolve_jars(context: Path, log: _Log) -> None:
-    """Fill ``context/libs`` with the jars ``context/pom.xml`` names (host ``mvn``, or
-    Maven in a container when the host has none)."""
+def resolve_jars(context: Path, log: _Log, release: Release | None = None) -> None:
+    """Fill ``context/libs`` with ``release``'s jars (default: the default release), as
+    ``context/pom.xml`` resolves them (host ``mvn``, or Maven in a container when the host
+    has none)."""
+    release = release or default_release()
     pom = context / "pom.xml"
     if not pom.is_file():
         raise JarResolutionError(f"expected the Kafka pom at {pom}, found nothing there")
     mvn = shutil.which("mvn")
-    log.status(f"resolving Kafka {KAFKA_VERSION} jars from Maven Central")
+    log.status(f"resolving Kafka {release.version} jars from Maven Central")
     if mvn is not None:
-        argv = [mvn, *_mvn_args("pom.xml", "libs")]
+        argv = [mvn, *_mvn_args("pom.xml", "libs", release)]
         proc = subprocess.run(argv, cwd=context, capture_output=True, text=True, check=False)
         code, output, how = proc.returncode, proc.stdout + proc.stderr, " ".join(argv)
     else:
         log.line("no `mvn` on this host: running Maven in a container of " + MAVEN_IMAGE)
-        code, output = _resolve_in_container(context)
+        code, output = _resolve_in_container(context, release)
         how = f"mvn in a {MAVEN_IMAGE} container"
     for text in output.splitlines():
         log.line(text)
     jars = sorted((context / "libs").glob("*.jar"))
-    if code != 0 or not any(j.name.startswith("kafka_2.13-") for j in jars):
+    if code != 0 or not any(j.name == release.jar for j in jars):
         tail = "\n".join(output.splitlines()[-15:])
         raise JarResolutionError(
             f"{how} exited {code} and left {len(jars)} jars (expected "
-            f"kafka_2.13-{KAFKA_VERSION}.jar among them). Check that Maven Central is "
+            f"{release.jar} among them). Check that Maven Central is "
             f"reachable (or ~/.m2 holds the jars). Last output:\n{tail}"
         )
     log.line(f"resolved {len(jars)} jars into {context / 'libs'}")
 
 
-def _mvn_args(pom: str, out: str) -> list[str]:
-    return ["-B", "-q", "-f", pom, "dependency:copy-dependencies", f"-DoutputDirectory={out}"]
+def _mvn_args(pom: str, out: str, release: Release) -> list[str]:
+    return [
+        "-B",
+        "-q",
+        "-f",
+        pom,
+        f"-Dkafka.version={release.version}",
+        f"-Dkafka.scala={release.scala}",
+        "-P",
+        release.logging.value,
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={out}",
+    ]
 
 
-def _resolve_in_container(context: Path) -> tuple[int, str]:
+def _resolve_in_container(context: Path, release: Release) -> tuple[int, str]:
     """Run Maven in a throwaway container; returns (exit code, output)."""
-    import docker
-
     m2 = Path.home() / ".m2"
     m2.mkdir(exist_ok=True)
     script = (
         "set -e; mkdir -p /usr/share/man/man1; apt-get update -qq >/dev/null; "
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-        "maven >/dev/null; cd /ctx; mvn " + " ".join(_mvn_args("pom.xml", "libs")) + "; "
+        "maven >/dev/null; cd /ctx; mvn " + " ".join(_mvn_args("pom.xml", "libs", release)) + "; "
         f"chown -R {os.getuid()}:{os.getgid()} /ctx/libs"
     )
     volumes = {

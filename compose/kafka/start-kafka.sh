@@ -14,7 +14,9 @@ if [ ! -r "$CONF" ]; then
 fi
 DATA_DIR=$(sed -n 's/^log\.dirs=//p' "$CONF" | cut -d, -f1)
 CP='/opt/kafka/libs/*'
-LOG4J="-Dlog4j.configuration=file:/opt/kafka/log4j.properties"
+# Kafka 3.x logs through reload4j (log4j.properties), 4.x through Log4j 2 (log4j2.properties);
+# each reads only its own property, so both are given.
+LOG4J="-Dlog4j.configuration=file:/opt/kafka/log4j.properties -Dlog4j2.configurationFile=/opt/kafka/log4j2.properties"
 mkdir -p "$DATA_DIR"
 if [ ! -f "$DATA_DIR/meta.properties" ]; then
   echo "start-kafka: formatting $DATA_DIR for cluster $KAFKA_CLUSTER_ID"

@@ -33,7 +33,14 @@ from typing import Any, Final
 
 import yaml
 
+from harness.contract.schedule import ScheduleError, load_schedule
+
 MAX_NODES: Final = 9
+DEFAULT_NEMESIS: Final = "default"
+"""``--nemesis default`` (also what a run that names no fault gets): the default schedule,
+every fault package plus the protocol-aware triggers (`faults.default`)."""
+NO_NEMESIS: Final = "none"
+"""``--nemesis none``: a fault-free run (``TestConfig.nemesis == ()``)."""
 Scalar = str | int | float | bool
 
 
@@ -67,9 +74,14 @@ class TestConfig:
     seed: int | None = None
     """None picks a random seed; the run records the one it used."""
     profile: str = "kafka-0.11"
+    """The system's profile (``--profile``). A config that names none gets its system's
+    default from `build_config` (`Catalogue.profiles`), so test.json names the real one;
+    this field default (replog's) is what a `TestConfig` built by hand gets."""
     settings: dict[str, Scalar] = field(default_factory=dict)
     """System settings overriding the profile (e.g. ``min.insync.replicas``)."""
-    nemesis: tuple[str, ...] = ()
+    nemesis: tuple[str, ...] = (DEFAULT_NEMESIS,)
+    """Fault packages by name; ``("default",)`` is the default schedule, ``()`` no faults
+    (``--nemesis none``)."""
     nemesis_interval: float = 10.0
     nemesis_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Targeting of the fault packages' schedules, e.g. ``{"kill_targets": ("leader",)}``
@@ -81,6 +93,10 @@ class TestConfig:
     monitor_interval: float = 0.5
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables for every node container (fault layers read them)."""
+    replay: str = ""
+    """A schedule file (`harness.contract.schedule`, ``floodmark run --replay``): the run
+    executes exactly its fault ops at their times instead of drawing a schedule; empty
+    for a run that draws its own. test.json keeps it, so a replay says what it replayed."""
 
     def with_seed(self, seed: int) -> TestConfig:
         return dataclasses.replace(self, seed=seed)
@@ -114,7 +130,7 @@ class TestConfig:
                 continue
             opt = "--" + f.name.replace("_", "-")
             if f.name == "nemesis":
-                args += [opt, ",".join(value)]
+                args += [opt, ",".join(value) or NO_NEMESIS]
             elif isinstance(value, float) and value.is_integer():
                 args += [opt, str(int(value))]
             else:
@@ -199,6 +215,9 @@ class Catalogue:
     systems: frozenset[str]
     workloads: frozenset[str]
     check_options: OptionCheck = _no_options
+    profiles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """System name → its profiles, its default first. A system not listed here takes
+    any profile name (its own render checks it) and `TestConfig.profile`'s default."""
 
 
 def build_config(raw: Mapping[str, Any], catalogue: Catalogue) -> TestConfig:
@@ -219,6 +238,10 @@ def build_config(raw: Mapping[str, Any], catalogue: Catalogue) -> TestConfig:
         except (TypeError, ValueError) as e:
             problems.append(f"{name.replace('_', '-')}: {e}")
     cfg = TestConfig(**{k: v for k, v in values.items() if k in _FIELDS})
+    if "profile" not in values:  # the system's own default, not replog's
+        cfg = dataclasses.replace(
+            cfg, profile=catalogue.profiles.get(cfg.system, (cfg.profile,))[0]
+        )
     problems += _check(cfg, catalogue)
     if problems:
         raise ConfigError(problems)
@@ -235,10 +258,13 @@ def _coerce(name: str, value: Any) -> Any:
         return _int(value)
     if name == "nemesis":
         if isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise TypeError(f"expected a comma-separated string or a list of names, got {value!r}")
+            names = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            names = tuple(value)
+        else:
+            raise TypeError(f"expected a comma-separated string or a list of names, got {value!r}")
+        # Naming no fault means the default schedule; "none" alone means no faults.
+        return () if names == (NO_NEMESIS,) else names or (DEFAULT_NEMESIS,)
     if name == "nemesis_options":
         return _nemesis_options(value)
     if name in ("settings", "env"):
@@ -311,6 +337,13 @@ def _check(cfg: TestConfig, catalogue: Catalogue) -> list[str]:
     p: list[str] = []
     if cfg.system not in known_systems:
         p.append(f"system: {cfg.system!r} is not one of {sorted(known_systems)}")
+    profiles = catalogue.profiles.get(cfg.system)
+    if profiles is not None and cfg.profile not in profiles:
+        p.append(
+            f"profile: unknown profile {cfg.profile!r}: {cfg.system} has no such profile; "
+            f"its profiles: {', '.join(profiles)} (default {profiles[0]}; `floodmark list "
+            "systems`)"
+        )
     if cfg.workload not in known_workloads:
         p.append(f"workload: {cfg.workload!r} is not one of {sorted(known_workloads)}")
     if not 1 <= cfg.nodes <= MAX_NODES:
@@ -329,14 +362,30 @@ def _check(cfg: TestConfig, catalogue: Catalogue) -> list[str]:
         p.append(f"rate: must be > 0 and at most 100000 ops/s, got {cfg.rate:g}")
     if cfg.seed is not None and not 0 <= cfg.seed < 2**63:
         p.append(f"seed: must be 0..2^63-1, got {cfg.seed}")
-    bad = [n for n in cfg.nemesis if n not in known_nemeses]
+    bad = [n for n in cfg.nemesis if n not in known_nemeses | {DEFAULT_NEMESIS, NO_NEMESIS}]
+    alone = [n for n in (DEFAULT_NEMESIS, NO_NEMESIS) if n in cfg.nemesis]
+    if alone and len(cfg.nemesis) > 1:
+        p.append(
+            f"nemesis: {alone[0]!r} stands alone, got {list(cfg.nemesis)}: '{DEFAULT_NEMESIS}' "
+            f"already mixes every package with the triggers and '{NO_NEMESIS}' means no faults; "
+            "name it alone, or name the packages you want without it"
+        )
     if bad:
         known = ", ".join(sorted(known_nemeses)) or "none registered yet"
-        p.append(f"nemesis: unknown fault package(s) {bad}; known: {known}")
+        p.append(
+            f"nemesis: unknown fault package(s) {bad}; known: {known} "
+            f"(or '{DEFAULT_NEMESIS}' or '{NO_NEMESIS}', alone)"
+        )
     if cfg.nemesis_options:
-        p += catalogue.check_options(cfg.nemesis_options, cfg.nemesis)
+        used = tuple(sorted(known_nemeses)) if cfg.nemesis == (DEFAULT_NEMESIS,) else cfg.nemesis
+        p += catalogue.check_options(cfg.nemesis_options, used)
     if len(set(cfg.nemesis)) != len(cfg.nemesis):
         p.append(f"nemesis: a package is named twice in {list(cfg.nemesis)}")
+    if cfg.replay:
+        try:
+            load_schedule(cfg.replay, known_nemeses)
+        except ScheduleError as e:
+            p.append(f"replay: {e}")
     for name in ("nemesis_interval", "recovery_timeout", "final_read_timeout"):
         if not getattr(cfg, name) > 0:
             p.append(f"{name.replace('_', '-')}: must be > 0, got {getattr(cfg, name)}")

@@ -47,5 +47,11 @@ CERTIFY: Final = "certify"
 SUMMARY: Final = "summary.json"
 CERTIFICATE: Final = "certificate.html"
 
+SHRINK: Final = "shrink"
+"""``RUN_DIR/shrink/``: what ``floodmark shrink RUN_DIR`` writes (candidates, the minimal
+schedule, its page)."""
+MINIMAL: Final = "minimal.json"
+SHRINK_PAGE: Final = "shrink.html"
+
 RUN_MARKERS: Final = (HISTORY, RESULTS, TEST)
 """Files any one of which makes a directory a run directory."""

@@ -190,6 +190,11 @@ class FaultOp:
     phase: Phase
     package: str
     value: JSON = None
+    trigger: JSON = None
+    """Why the op happens, when a schedule says (the default schedule does): a JSON
+    object with the trigger's ``name`` and the state that fired it, e.g. ``{"name":
+    "isr-alone", "key": 1, "leader": "n2", "isr": ["n2"]}``. The nemesis writes it into
+    the recorded op's value as ``"trigger"``, so the history says why each fault happened."""
 
     @property
     def fault(self) -> FaultF:

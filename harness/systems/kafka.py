@@ -80,8 +80,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import confluent_kafka as ck
+import docker.errors
 import jinja2
 
+from compose.kafka.image import release_name
+from compose.kafka.releases import DEFAULT_VERSION
 from harness.contract.config import ConfigError
 from harness.contract.history import JSON
 from harness.contract.plan import (
@@ -102,6 +105,13 @@ from harness.systems.kafka_admin import (
     ensure_topic,
 )
 from harness.systems.kafka_client import KafkaClient, KafkaClientConfig
+from harness.systems.kafka_settings import (
+    DEFAULT_PROFILE,
+    DEFAULT_SETTINGS,
+    TEMPLATED,
+    image_of,
+    resolve_settings,
+)
 from harness.systems.topology import CONTROLLER, broker_names, cluster_plan, link
 
 REPLICATION_BASE_PORT: Final = 9100
@@ -116,40 +126,6 @@ DATA_DIR: Final = "/data/kafka"
 LOGDUMP: Final = "/opt/kafka/kafka_logdump.py"
 CHECKPOINT_WAIT_S: Final = 2.0
 """Wait before the replica dumps: replication-offset-checkpoint is written every 1 s."""
-
-PROFILES: Final[dict[str, dict[str, Any]]] = {
-    "safe": {
-        "min.insync.replicas": 2,
-        "unclean.leader.election.enable": False,
-    },
-    "unclean": {
-        "min.insync.replicas": 1,
-        "unclean.leader.election.enable": True,
-        # KRaft elects unclean leaders from a periodic controller task (default every
-        # 5 minutes, longer than most runs); check every second instead.
-        "unclean.leader.election.interval.ms": 1000,
-    },
-    "fsync": {
-        "min.insync.replicas": 2,
-        "unclean.leader.election.enable": False,
-        "log.flush.interval.messages": 1,
-    },
-}
-"""Named configurations under test. ``safe``: RF=3, ``min.insync.replicas=2``, no unclean
-election, Kafka's default of never fsyncing (durability by replication). ``unclean``:
-``min.insync.replicas=1`` with unclean election (loses acked writes by design).
-``fsync``: ``safe`` plus an fsync per message (survives power loss of every node).
-Keys with a dot that the template does not name go to every node's server.properties."""
-
-DEFAULT_SETTINGS: Final[dict[str, Any]] = {
-    "log.flush.interval.messages": None,
-    "replica.lag.time.max.ms": 10_000,
-    "broker.session.timeout.ms": 6_000,
-    "auto.leader.rebalance.enable": False,
-    "idempotence": True,
-}
-"""Every setting a profile or ``--set`` may change; ``idempotence`` is the producers'.
-Other keys containing a dot are passed to server.properties as they are."""
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("compose", "kafka"),
@@ -181,25 +157,6 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def resolve_settings(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The profile's settings with the run's overrides; ConfigError on unknown names."""
-    if profile not in PROFILES:
-        raise ConfigError(
-            [f"kafka: profile {profile!r} is not one of {sorted(PROFILES)} (see PROFILES)"]
-        )
-    settings = {**DEFAULT_SETTINGS, **PROFILES[profile]}
-    problems = [
-        f"kafka: setting {k!r} is unknown; known: {sorted(settings)} or any broker "
-        "property (a name with a dot)"
-        for k in overrides
-        if k not in settings and "." not in k
-    ]
-    if problems:
-        raise ConfigError(problems)
-    settings.update(overrides)
-    return settings
-
-
 @dataclass(frozen=True, slots=True)
 class KafkaLayout:
     """Host ports chosen at render time (the brokers advertise them)."""
@@ -212,7 +169,11 @@ class KafkaSystem:
     """`harness.contract.roles.System` for Apache Kafka in KRaft mode (one instance per run)."""
 
     name = "kafka"
-    doc = "Apache Kafka 3.9.2 in KRaft mode (one controller, N brokers), confluent-kafka clients"
+    doc = (
+        f"Apache Kafka in KRaft mode (one controller, N brokers), confluent-kafka clients: "
+        f"release {DEFAULT_VERSION}, another with --kafka-version (`floodmark list "
+        "kafka-releases`), or your own build with --kafka-dist"
+    )
     profiles: Mapping[str, str] = {
         "safe": "RF=3, min.insync.replicas=2, unclean election off, no fsync; the default",
         "unclean": "min.insync.replicas=1 with unclean election (loses acked writes by design)",
@@ -238,18 +199,18 @@ class KafkaSystem:
         self._lock = threading.Lock()
         self._admin: Any = None
         self._epochs: Any = None
+        self._image = release_name(DEFAULT_VERSION)
 
     def images(self) -> list[str]:
-        return ["toxiproxy", "kafka"]
+        """Toxiproxy and the node image `render` chose (``kafka@<version>`` or
+        ``kafka-dist@<path>``; the default release before `render`)."""
+        return ["toxiproxy", self._image]
 
     # -- layout ---------------------------------------------------------------------------
 
     def render(self, spec: ClusterSpec) -> ClusterPlan:
-        if spec.profile not in PROFILES and spec.profile.startswith("kafka-"):
-            profile = "safe"  # the harness's replog-style default; Kafka has no such versions
-        else:
-            profile = spec.profile
-        settings = resolve_settings(profile, dict(spec.settings))
+        settings = resolve_settings(spec.profile or DEFAULT_PROFILE, dict(spec.settings))
+        self._image = image_of(settings)
         self._settings = settings
         self._min_isr = int(settings["min.insync.replicas"])
         if spec.replication_factor > spec.nodes:
@@ -262,7 +223,7 @@ class KafkaSystem:
             client_ports=dict(zip(brokers, ports[: len(brokers)], strict=True)),
             admin_ports=dict(zip(brokers, ports[len(brokers) :], strict=True)),
         )
-        server_props = {k: v for k, v in settings.items() if "." in k and k not in _TEMPLATED}
+        server_props = {k: v for k, v in settings.items() if "." in k and k not in TEMPLATED}
         common = {
             "run_id": spec.run_id,
             "controller_id": CONTROLLER_ID,
@@ -299,12 +260,12 @@ class KafkaSystem:
                 **common,
             )
             proxy_hosts = (*(o for o in brokers if o != b), CONTROLLER)
-            nodes.append(_node(b, Role.BROKER, props, env, proxy_hosts))
+            nodes.append(_node(b, Role.BROKER, self._image, props, env, proxy_hosts))
         ctl_props = _templates.get_template("server.properties.j2").render(
             node=CONTROLLER, role="controller", node_id=CONTROLLER_ID, **common
         )
         ctl_env = {**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"}
-        nodes.append(_node(CONTROLLER, Role.CONTROLLER, ctl_props, ctl_env))
+        nodes.append(_node(CONTROLLER, Role.CONTROLLER, self._image, ctl_props, ctl_env))
         return cluster_plan(spec, self.name, nodes, proxies)
 
     # -- clients ----------------------------------------------------------------------------
@@ -420,26 +381,19 @@ class KafkaSystem:
         return dumps
 
 
-_TEMPLATED: Final = frozenset(
-    {
-        "min.insync.replicas",
-        "unclean.leader.election.enable",
-        "log.flush.interval.messages",
-        "replica.lag.time.max.ms",
-        "broker.session.timeout.ms",
-        "auto.leader.rebalance.enable",
-    }
-)
-
-
 def _node(
-    name: str, role: Role, props: str, env: dict[str, str], proxy_hosts: tuple[str, ...] = ()
+    name: str,
+    role: Role,
+    image: str,
+    props: str,
+    env: dict[str, str],
+    proxy_hosts: tuple[str, ...] = (),
 ) -> NodePlan:
     """A Kafka node: start-kafka.sh on its rendered server.properties."""
     return NodePlan(
         name=name,
         role=role,
-        image="kafka",
+        image=image,
         command=("/opt/kafka/start-kafka.sh",),
         files={CONFIG_PATH: props},
         data_dir="/data",
@@ -466,8 +420,6 @@ def _disk_hw(part: dict[str, Any]) -> int:
 def _logdump(cluster: Cluster, node: str, summary: bool) -> dict[str, Any] | None:
     """Run kafka_logdump.py in the node's container; None when it cannot be read (stopped,
     paused, or the tool failed)."""
-    import docker.errors
-
     cmd = ["python3", LOGDUMP, DATA_DIR, TOPIC] + (["--summary"] if summary else [])
     try:
         res = cluster.container(node).exec_run(cmd, stdout=True, stderr=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import docker
 import pytest
 
 from compose import images
-from compose.kafka import image, jars
+from compose.kafka import image, jars, releases
 from tests.compose.fakes import FakeContainer, FakeEngine, FakeLog
 
 JAR = f"kafka_2.13-{jars.KAFKA_VERSION}.jar"
@@ -34,13 +35,31 @@ def put_jars(libs: Path, names: list[str]) -> None:
         (libs / n).write_bytes(b"PK")
 
 
-def test_the_kafka_spec_resolves_jars_before_its_build() -> None:
+MVN_ARGS = [
+    "-B",
+    "-q",
+    "-f",
+    "pom.xml",
+    f"-Dkafka.version={jars.KAFKA_VERSION}",
+    "-Dkafka.scala=2.13",
+    "-P",
+    releases.default_release().logging.value,
+    "dependency:copy-dependencies",
+    "-DoutputDirectory=libs",
+]
+
+
+def test_the_kafka_spec_resolves_the_default_release_before_its_build() -> None:
     spec = images.IMAGES["kafka"]
-    assert spec is image.SPEC and spec.prepare is jars.resolve_jars and spec.base == "base"
+    assert spec is image.SPEC and spec.base == "base"
+    assert isinstance(spec.prepare, functools.partial)
+    assert spec.prepare.func is jars.resolve_jars
+    assert spec.prepare.keywords == {"release": releases.default_release()}
     assert spec.context["pom.xml"] == "compose/kafka/pom.xml"
-    assert spec.recipe["kafka"] == jars.KAFKA_VERSION
-    kafka_version = f"<kafka.version>{jars.KAFKA_VERSION}</kafka.version>"
-    assert kafka_version in (images.ROOT / "compose/kafka/pom.xml").read_text()
+    assert spec.recipe["kafka"] == jars.KAFKA_VERSION == releases.DEFAULT_VERSION
+    pom = (images.ROOT / "compose/kafka/pom.xml").read_text()
+    assert "<artifactId>kafka_${kafka.scala}</artifactId>" in pom
+    assert all(f"<id>{b.value}</id>" in pom for b in releases.Logging)
 
 
 def test_a_context_without_pom_is_refused(tmp_path: Path) -> None:
@@ -61,15 +80,7 @@ def test_host_maven_fills_libs(context: Path, monkeypatch: pytest.MonkeyPatch) -
     log = FakeLog()
     jars.resolve_jars(context, log)
     (call,) = seen
-    assert call["argv"] == [
-        "/usr/bin/mvn",
-        "-B",
-        "-q",
-        "-f",
-        "pom.xml",
-        "dependency:copy-dependencies",
-        "-DoutputDirectory=libs",
-    ]
+    assert call["argv"] == ["/usr/bin/mvn", *MVN_ARGS]
     assert call["cwd"] == context and call["check"] is False
     assert log.statuses == [f"resolving Kafka {jars.KAFKA_VERSION} jars from Maven Central"]
     assert log.lines == ["[INFO] copied", f"resolved 2 jars into {context / 'libs'}"]
@@ -88,7 +99,7 @@ def test_host_maven_failure_says_what_and_shows_the_tail(
     with pytest.raises(jars.JarResolutionError) as info:
         jars.resolve_jars(context, FakeLog())
     msg = str(info.value)
-    assert msg.startswith("/usr/bin/mvn -B -q -f pom.xml")
+    assert msg.startswith("/usr/bin/mvn " + " ".join(MVN_ARGS))
     assert f"exited 1 and left 0 jars (expected {JAR} among them)" in msg
     assert "[ERROR] line 6\n" in msg and "[ERROR] line 5\n" not in msg
     assert msg.endswith("Could not transfer artifact")
@@ -133,7 +144,7 @@ def test_without_host_maven_it_runs_in_a_labelled_container(
     sh, dash_c, script = c.kwargs["command"]
     assert (sh, dash_c) == ("sh", "-c")
     assert "apt-get install" in script and "maven" in script
-    assert "cd /ctx; mvn -B -q -f pom.xml dependency:copy-dependencies" in script
+    assert "cd /ctx; mvn " + " ".join(MVN_ARGS) + "; chown" in script
     assert script.endswith(f"chown -R {os.getuid()}:{os.getgid()} /ctx/libs")
     m2 = tmp_path / "home" / ".m2"
     expected = {
@@ -174,3 +185,21 @@ def test_the_container_is_removed_even_when_waiting_fails(context: Path, fake: F
     with pytest.raises(docker.errors.APIError):
         jars.resolve_jars(context, FakeLog())
     assert runs[0].calls == ["start", "wait", "remove force=True"] and fake.containers == {}
+
+
+def test_another_release_is_resolved_with_its_own_version_and_binding(
+    context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/mvn")
+    r = releases.release("3.8.1")
+    seen: list[list[str]] = []
+
+    def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(argv)
+        put_jars(context / "libs", [JAR])  # the default's broker jar, not 3.8.1's
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", run)
+    with pytest.raises(jars.JarResolutionError, match=r"expected kafka_2\.13-3\.8\.1\.jar among"):
+        jars.resolve_jars(context, FakeLog(), release=r)
+    assert "-Dkafka.version=3.8.1" in seen[0] and seen[0][seen[0].index("-P") + 1] == "log4j1"

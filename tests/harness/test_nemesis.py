@@ -64,7 +64,13 @@ def test_nemesis_runs_the_schedule_logs_results_and_heals(tmp_path: Path) -> Non
     assert [op.f for op in ops[:-1]] == [s.f for s in n.schedule]
     assert [op.fault for op in ops[:-1]] == [s.fault for s in n.schedule]
     assert fault.calls[0] == (Phase.START, n.schedule[0].value)
-    assert ops[0].value == {"did": "start", "target": n.schedule[0].value}
+    first = n.schedule[0]
+    assert ops[0].value == {
+        "did": "start",
+        "target": first.value,
+        "at": round(first.at, 3),
+        "requested": first.value,
+    }
     assert ops[-1].f == "stop-fake" and fault.calls[-1] == (Phase.STOP, "heal")  # the heal op
 
 
@@ -75,7 +81,7 @@ def test_a_fault_that_raises_is_recorded_unverified(tmp_path: Path) -> None:
     h.close()
     (op,) = read_history(tmp_path / "h.jsonl")[0]
     assert op.f == "start-fake"
-    assert op.value == {"requested": "explode", "verified": False,
+    assert op.value == {"requested": "explode", "verified": False, "at": 0,
                         "why": "RuntimeError: could not reach the node"}  # fmt: skip
     assert op.error == "RuntimeError"
 

@@ -103,7 +103,20 @@ def client_ops(history: Path) -> int:
 def test_short_run_end_to_end(tmp_path: Path) -> None:
     t0 = time.monotonic()
     proc = floodmark(
-        ["run", "--time-limit", "15", "--keys", "3", "--concurrency", "8", "--seed", "11"], tmp_path
+        [
+            "run",
+            "--time-limit",
+            "15",
+            "--keys",
+            "3",
+            "--concurrency",
+            "8",
+            "--seed",
+            "11",
+            "--nemesis",
+            "none",
+        ],
+        tmp_path,
     )
     out, _ = proc.communicate(timeout=300)
     wall = time.monotonic() - t0

@@ -10,15 +10,19 @@
   directory with its mmap'd indexes, blkio throttle on the Kafka volume, libfaketime
   under the JVM, ...);
 - Kafka's default (no fsync, durability by replication) loses acknowledged writes when
-  every broker loses power at once, and floodmark reports them as ``lost-write``.
+  every broker loses power at once, and floodmark reports them as ``lost-write``;
+- a second release's image (issue 12), built once and cached, and a distribution directory
+  made of its jars (``--kafka-dist``) run as the system under test, keyed by content.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +31,8 @@ import pytest
 
 from compose.docker_cluster import DockerCluster, docker_client
 from compose.images import ensure_images
+from compose.kafka.image import release_name
+from compose.kafka.releases import DEFAULT_VERSION, logging_of, supported
 from compose.resources import remove_labelled
 from harness.contract.history import OpType, Phase
 from harness.contract.plan import ClusterSpec
@@ -203,3 +209,43 @@ def test_power_loss_of_every_broker_loses_acknowledged_writes(tmp_path: Path) ->
     results = json.loads((d / "results.json").read_text())
     assert results["checkers"]["lost-write"]["count"] > 0, out
     assert results["valid"] is False and proc.returncode == 1, out
+
+
+OTHER_RELEASE = next(
+    r.version for r in supported() if logging_of(r.version) != logging_of(DEFAULT_VERSION)
+)
+"""A release of the other major line than the default (3.x vs 4.x: the other logging
+backend): its image is built once, then cached like every image."""
+
+
+def distribution_from(image: str, dest: Path) -> Path:
+    """``dest/libs/*.jar`` copied out of an image, as a user's unpacked distribution."""
+    run_id = f"test-kafka-dist-{os.getpid()}"
+    client = docker_client()
+    container = client.containers.create(image, labels={"floodmark.run": run_id})
+    try:
+        stream, _ = container.get_archive("/opt/kafka/libs")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            tar.extractall(dest, filter="data")
+    finally:
+        container.remove(force=True)
+    return dest
+
+
+@pytest.mark.slow
+def test_a_distribution_directory_of_another_release_runs_end_to_end(tmp_path: Path) -> None:
+    name = release_name(OTHER_RELEASE)
+    tag = ensure_images([name])[name]
+    dist = distribution_from(tag, tmp_path / "my-kafka")
+    assert (dist / "libs" / f"kafka_2.13-{OTHER_RELEASE}.jar").is_file()
+    proc, d = floodmark_run(
+        tmp_path / "store", "--kafka-dist", str(dist), "--time-limit", "10", "--keys", "1",
+        "--seed", "4", "--nemesis", "none",
+    )  # fmt: skip
+    out = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, out
+    test = json.loads((d / "test.json").read_text())
+    assert test["config"]["settings"] == {"kafka.dist": str(dist)}
+    images = test["versions"]["images"]
+    assert images[f"kafka-dist@{dist / 'libs'}"].startswith("floodmark/kafka:dist-"), images
+    assert f"Kafka version: {OTHER_RELEASE}" in (d / "logs" / "n1.log").read_text()

@@ -9,7 +9,8 @@ import pytest
 
 from harness.contract.config import ConfigError
 from harness.contract.plan import ClusterPlan, ClusterSpec, LinkKind
-from harness.systems.kafka import CONFIG_PATH, KafkaSystem, cluster_id, resolve_settings
+from harness.systems.kafka import CONFIG_PATH, KafkaSystem, cluster_id
+from harness.systems.kafka_settings import resolve_settings
 
 
 def render(nodes: int = 3, profile: str = "safe", **settings: object) -> ClusterPlan:

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from harness.contract.results import Witness
-from reports.html import MAX_WITNESSES, render, render_report
-from reports.inputs import RunInputError, load_run
+from harness.contract.verdict import Verdict
+from reports.html import MAX_WITNESSES, _meta, render, render_report
+from reports.inputs import RunInputError, RunInputs, load_run
 from reports.kip101 import CellState, build_diagram, witness_windows
 from reports.scan import scan_history
 
@@ -135,3 +136,16 @@ def test_real_checkers_run_when_results_are_missing(anomaly_run: Path, tmp_path:
     assert run.results_computed, run.notes
     names = {c.name for c in run.checkers if c.verdict.value == "invalid"}
     assert "lost-write" in names
+
+
+def test_the_header_names_the_kafka_release_and_what_a_replay_replayed(tmp_path: Path) -> None:
+    config = {
+        "system": "kafka",
+        "profile": "safe",
+        "settings": {"kafka.version": "4.1.2"},
+        "replay": "/store/kafka-log/20261202T000000Z",
+    }
+    inputs = RunInputs(tmp_path, {"run_id": "r1", "config": config}, None, [], Verdict.VALID, [])
+    line = " · ".join(_meta(inputs, None))
+    assert "profile safe" in line and "version 4.1.2" in line
+    assert "replay of /store/kafka-log/20261202T000000Z" in line

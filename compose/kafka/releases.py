@@ -1,0 +1,162 @@
+"""The Apache Kafka releases floodmark knows: one table, `RELEASES`.
+
+Each row is one release as Maven Central serves it: its version, the Scala suffix of its
+broker artifact (``kafka_2.13``), how its cluster keeps metadata (KRaft, or a ZooKeeper
+ensemble) and whether floodmark can run it yet. A supported release is resolved from
+Maven Central into an image of its own (`compose.kafka.image.release_spec`) the first time
+a run asks for it (``floodmark run --system kafka --kafka-version 4.1.1``); the image is
+cached and rebuilt only when its inputs change (the version is one of them).
+
+Every row was checked against Maven Central on 2026-12-02 (the broker pom resolves;
+``mvn dependency:get -Dartifact=org.apache.kafka:kafka_<scala>:<version>:pom``). The
+ZooKeeper-era rows are there so that adding ZooKeeper mode is a matter of flipping them,
+and so that asking for one says why it cannot run yet instead of "unknown version"::
+
+    >>> release("0.10.2.2")
+    Traceback (most recent call last):
+    UnsupportedRelease: Kafka 0.10.2.2 needs ZooKeeper mode, not supported yet; supported: ...
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Final
+
+
+class Metadata(enum.Enum):
+    """Where a Kafka cluster keeps its metadata (topics, ISR, leaders, epochs)."""
+
+    KRAFT = "kraft"
+    """A KRaft controller quorum (Kafka 3.3+ production, the only mode of 4.x)."""
+    ZOOKEEPER = "zookeeper"
+    """A ZooKeeper ensemble and one broker elected controller (before 2.8; optional to 3.9)."""
+
+
+class Logging(enum.Enum):
+    """The logging backend a distribution ships; its value is the pom.xml profile that
+    adds the same binding to the jars resolved from Maven Central."""
+
+    RELOAD4J = "log4j1"
+    """SLF4J over reload4j (Log4j 1.2 API), Kafka 3.x; configured by log4j.properties."""
+    LOG4J2 = "log4j2"
+    """Log4j 2 (KIP-653), Kafka 4.x; configured by log4j2.properties."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One Kafka release: ``kafka_<scala>-<version>.jar`` on Maven Central."""
+
+    version: str
+    scala: str
+    metadata: Metadata
+    supported: bool
+    note: str = ""
+
+    @property
+    def artifact(self) -> str:
+        """The broker's Maven artifact id, e.g. ``kafka_2.13``."""
+        return f"kafka_{self.scala}"
+
+    @property
+    def jar(self) -> str:
+        """The broker jar's file name, e.g. ``kafka_2.13-4.1.1.jar``."""
+        return f"{self.artifact}-{self.version}.jar"
+
+    @property
+    def logging(self) -> Logging:
+        return logging_of(self.version)
+
+    def why_not(self) -> str:
+        """Why this release cannot run yet (empty when it can)."""
+        if self.supported:
+            return ""
+        if self.metadata is Metadata.ZOOKEEPER:
+            return f"Kafka {self.version} needs ZooKeeper mode, not supported yet"
+        return f"Kafka {self.version} is not supported yet ({self.note})"
+
+
+K, Z = Metadata.KRAFT, Metadata.ZOOKEEPER
+
+RELEASES: Final[tuple[Release, ...]] = (
+    Release("4.4.0", "2.13", K, True, "ELR (KIP-966) on; the newest on Maven Central"),
+    Release("4.3.1", "2.13", K, True, "ELR (KIP-966) on"),
+    Release("4.2.2", "2.13", K, True, "ELR (KIP-966) on"),
+    Release("4.1.2", "2.13", K, True, "ELR (KIP-966) on for new clusters"),
+    Release("4.1.1", "2.13", K, True, "ELR (KIP-966) on for new clusters"),
+    Release("4.0.2", "2.13", K, True, "KRaft only, Log4j 2; ELR off"),
+    Release("3.9.2", "2.13", K, True, "the last release with ZooKeeper mode (run in KRaft)"),
+    Release("3.8.1", "2.13", K, True),
+    Release("3.7.2", "2.13", K, True),
+    Release("2.8.2", "2.13", Z, False, "KRaft early access only"),
+    Release("1.1.1", "2.12", Z, False, "leader epochs (KIP-101) with KIP-279's fix"),
+    Release("0.11.0.3", "2.11", Z, False, "leader epochs (KIP-101), message format v2"),
+    Release("0.10.2.2", "2.11", Z, False, "HW truncation: KIP-101's data loss; format v1"),
+)
+"""Newest first. ``supported`` rows run in KRaft mode (one controller, N brokers)."""
+
+DEFAULT_VERSION: Final = "3.9.2"
+"""The release ``--system kafka`` runs when no ``--kafka-version`` is given."""
+
+KRAFT_SINCE: Final = (3, 3)
+"""KRaft is production-ready from 3.3 on: a user's own distribution must be at least that."""
+
+
+class UnsupportedRelease(ValueError):
+    """A version that is not in `RELEASES`, or one floodmark cannot run yet."""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"4.1.1"`` -> ``(4, 1, 1)``; a suffix (``-SNAPSHOT``, ``-rc1``) is ignored."""
+    numbers = re.match(r"\d+(?:\.\d+)*", version)
+    if numbers is None:
+        raise UnsupportedRelease(f"{version!r} is not a Kafka version (expected e.g. 4.1.1)")
+    return tuple(int(n) for n in numbers.group(0).split("."))
+
+
+def logging_of(version: str) -> Logging:
+    """The logging backend of a release: Log4j 2 from 4.0 on (KIP-653), reload4j before."""
+    return Logging.LOG4J2 if version_key(version) >= (4,) else Logging.RELOAD4J
+
+
+def supported() -> tuple[Release, ...]:
+    return tuple(r for r in RELEASES if r.supported)
+
+
+def supported_versions() -> str:
+    """``"4.4.0, 4.3.1, ..."``: what an error message offers instead."""
+    return ", ".join(r.version for r in supported())
+
+
+def release(version: str) -> Release:
+    """The row of ``version``; `UnsupportedRelease` (saying what would work) otherwise."""
+    for r in RELEASES:
+        if r.version == version:
+            if not r.supported:
+                raise UnsupportedRelease(f"{r.why_not()}; supported: {supported_versions()}")
+            return r
+    raise UnsupportedRelease(
+        f"Kafka {version} is not a release floodmark knows; supported: {supported_versions()} "
+        "(or --kafka-dist PATH for your own build)"
+    )
+
+
+def default_release() -> Release:
+    return release(DEFAULT_VERSION)
+
+
+def table() -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """`RELEASES` as (columns, rows) for ``floodmark list kafka-releases`` and the README."""
+    columns = ("version", "artifact", "metadata", "runs", "notes")
+    rows = tuple(
+        (
+            f"`{r.version}`" + (" (default)" if r.version == DEFAULT_VERSION else ""),
+            f"`{r.artifact}`",
+            r.metadata.value,
+            "yes (KRaft)" if r.supported else "not yet",
+            r.note,
+        )
+        for r in RELEASES
+    )
+    return columns, rows

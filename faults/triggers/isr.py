@@ -1,0 +1,84 @@
+"""ISR triggers: a leader left alone in its ISR, a follower far behind its leader.
+
+``isr-alone``: a key's leader reports ``isr == [itself]`` (with a replication factor
+above 1). Every acked write of that key now lives on one node: crashing it (SIGKILL, or
+a power loss that drops what it had not fsynced) is where unclean election,
+``min.insync.replicas=1`` and KIP-966's "last replica standing" lose data.
+
+``follower-behind``: a live follower's LEO is `LAG` or more records behind its leader's.
+Killing the leader now makes the controller choose between a stale replica and no
+leader: unclean election and ISR bookkeeping bugs show up here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Final
+
+from harness.contract.history import JSON
+
+from .seen import Role, Seen
+from .trigger import Action, Spot, Trigger, one, pick
+
+CRASHES: Final = ("kill", "lose-unfsynced")
+LAG: Final = 20
+"""Records a follower must lag its leader by for ``follower-behind``."""
+
+
+def _alone(seen: Seen) -> list[Spot]:
+    if seen.replication_factor < 2:
+        return []
+    spots = []
+    for key in seen.sampled_keys():
+        lead = seen.leader(key)
+        if lead is not None and lead.isr == (lead.node,):
+            spots.append(Spot(key, {"key": key, "leader": lead.node, **_of(lead.to_json())}))
+    return spots
+
+
+def _behind(seen: Seen) -> list[Spot]:
+    spots = []
+    for key in seen.sampled_keys():
+        lead = seen.leader(key)
+        if lead is None:
+            continue
+        for r in seen.replicas(key):
+            if r.role is Role.FOLLOWER and r.node != lead.node and lead.leo - r.leo >= LAG:
+                state = {"key": key, "leader": lead.node, "leader_leo": lead.leo,
+                         "follower": r.node, "follower_leo": r.leo, "lag": lead.leo - r.leo,
+                         "in_isr": r.node in lead.isr}  # fmt: skip
+                spots.append(Spot(key, state))
+    return spots
+
+
+def _crash_leader(
+    spot: Spot, _seen: Seen, rng: random.Random, available: Sequence[str]
+) -> Action | None:
+    package = pick(rng, CRASHES, available)
+    return None if package is None else Action(package, one(str(spot.state["leader"])))
+
+
+def _of(sample: dict[str, JSON]) -> dict[str, JSON]:
+    return {k: sample[k] for k in ("epoch", "leo", "hw", "isr")}
+
+
+ISR_ALONE: Final = Trigger(
+    name="isr-alone",
+    family="isr",
+    doc="a key's leader reports an ISR of itself alone: crash it (kill or power loss) "
+    "(unclean election, min.insync.replicas=1, last replica standing)",
+    packages=CRASHES,
+    spot=_alone,
+    act=_crash_leader,
+)
+
+FOLLOWER_BEHIND: Final = Trigger(
+    name="follower-behind",
+    family="isr",
+    doc=f"a live follower lags its leader by {LAG}+ records: crash the leader "
+    "(unclean election, ISR bookkeeping)",
+    packages=CRASHES,
+    spot=_behind,
+    act=_crash_leader,
+)

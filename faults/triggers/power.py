@@ -1,0 +1,65 @@
+"""The power trigger: crash a majority or every node at once while the cluster writes.
+
+``mass-crash``: every key has a leader with a full ISR, no fault is active, and the
+leaders' LEOs grew since the previous round (records are being written, so every replica
+holds some it may not have fsynced). With chance `CHANCE` per round, SIGKILL or
+power-loss (``lose-unfsynced``) a majority or all of the brokers together: KIP-101
+scenario 2, and no-flush configurations, lose acked data here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Final
+
+from harness.contract.history import JSON
+
+from .isr import CRASHES
+from .seen import Seen
+from .trigger import Action, Spot, Trigger, pick
+
+CHANCE: Final = 0.1
+"""Per round of samples (two a second by default): a healthy, writing cluster is crashed
+after about five seconds on average, at a moment the seed draws."""
+
+
+def _writing(seen: Seen) -> list[Spot]:
+    if seen.busy or not seen.before or not seen.healthy():
+        return []
+    leos: dict[str, JSON] = {}
+    grew = 0
+    for key in seen.sampled_keys():
+        lead, old = seen.leader(key), seen.leader(key, seen.before)
+        if lead is None:
+            return []
+        leos[str(key)] = lead.leo
+        grew += max(0, lead.leo - old.leo) if old is not None else 0
+    if grew == 0:
+        return []
+    return [Spot(-1, {"healthy": True, "leader_leos": leos, "written": grew})]
+
+
+def _crash_many(
+    _spot: Spot, seen: Seen, rng: random.Random, available: Sequence[str]
+) -> Action | None:
+    package = pick(rng, CRASHES, available)
+    if package is None:
+        return None
+    nodes = sorted({node for _, node in seen.now})
+    kind = rng.choice(("all", "majority"))
+    if kind == "majority":
+        nodes = sorted(rng.sample(nodes, len(nodes) // 2 + 1))
+    return Action(package, {"target": kind, "nodes": list(nodes)})
+
+
+MASS_CRASH: Final = Trigger(
+    name="mass-crash",
+    family="power",
+    doc="a healthy cluster is writing: kill or power-loss a majority or every broker at once "
+    "(KIP-101 scenario 2, no-flush configurations)",
+    packages=CRASHES,
+    spot=_writing,
+    act=_crash_many,
+    chance=CHANCE,
+)

@@ -1,0 +1,72 @@
+"""compose.kafka.releases: the table of Kafka releases, what it refuses and how it says so;
+the README's copy of the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compose.kafka import releases
+from compose.kafka.releases import Logging, Metadata, UnsupportedRelease
+from harness.catalogue import BEGIN, END, TABLES
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_supported_release_runs_in_kraft_and_the_default_is_one() -> None:
+    assert releases.default_release().version == releases.DEFAULT_VERSION
+    for r in releases.supported():
+        assert r.metadata is Metadata.KRAFT
+        assert releases.version_key(r.version) >= releases.KRAFT_SINCE
+        assert releases.release(r.version) is r
+    versions = [r.version for r in releases.RELEASES]
+    assert len(versions) == len(set(versions))
+    keys = [releases.version_key(v) for v in versions]
+    assert keys == sorted(keys, reverse=True), "newest first"
+
+
+def test_a_release_names_its_maven_artifact_and_logging_binding() -> None:
+    r = releases.release("4.1.1")
+    assert (r.artifact, r.jar, r.logging) == ("kafka_2.13", "kafka_2.13-4.1.1.jar", Logging.LOG4J2)
+    assert releases.release("3.9.2").logging is Logging.RELOAD4J
+    old = next(r for r in releases.RELEASES if r.version == "0.10.2.2")
+    assert old.artifact == "kafka_2.11" and old.metadata is Metadata.ZOOKEEPER
+
+
+def test_a_zookeeper_era_release_says_why_and_what_would_work() -> None:
+    with pytest.raises(UnsupportedRelease) as info:
+        releases.release("0.10.2.2")
+    supported = releases.supported_versions()
+    assert str(info.value) == (
+        f"Kafka 0.10.2.2 needs ZooKeeper mode, not supported yet; supported: {supported}"
+    )
+    assert "3.9.2" in supported and "0.11.0.3" not in supported
+
+
+def test_an_unknown_release_lists_the_known_ones_and_the_dist_option() -> None:
+    with pytest.raises(UnsupportedRelease, match=r"Kafka 9\.9\.9 is not a release") as info:
+        releases.release("9.9.9")
+    assert releases.supported_versions() in str(info.value)
+    assert "--kafka-dist" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("version", "key"),
+    [("4.1.1", (4, 1, 1)), ("0.10.2.2", (0, 10, 2, 2)), ("4.2.0-SNAPSHOT", (4, 2, 0))],
+)
+def test_version_keys_compare_numerically(version: str, key: tuple[int, ...]) -> None:
+    assert releases.version_key(version) == key
+
+
+def test_a_version_without_numbers_is_refused() -> None:
+    with pytest.raises(UnsupportedRelease, match="is not a Kafka version"):
+        releases.version_key("latest")
+
+
+def test_the_readme_table_of_releases_equals_the_registry() -> None:
+    text = README.read_text()
+    begin = BEGIN.format(name="kafka-releases")
+    assert begin in text, "README lacks the generated kafka-releases table"
+    block = text.partition(begin + "\n")[2].partition(END)[0]
+    assert block == TABLES["kafka-releases"]().markdown(), "README table of releases is stale"
