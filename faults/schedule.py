@@ -28,6 +28,9 @@ from collections.abc import Callable, Iterator
 
 from harness.contract.history import JSON, Phase
 from harness.contract.roles import FaultOp, NemesisContext
+from harness.contract.schedule import HEAL_ALL, heals_everything
+
+__all__ = ["cycle", "cycling", "heal_all", "heals_everything"]
 
 
 def cycle(ctx: NemesisContext, start_value: Callable[[random.Random], JSON]) -> Iterator[FaultOp]:
@@ -61,9 +64,4 @@ def cycling(
 def heal_all(ctx: NemesisContext) -> list[FaultOp]:
     """A package's final ops: one stop that heals everything it may have left, whatever
     the schedule did (the fault sees it through `heals_everything`)."""
-    return [FaultOp(ctx.time_limit, Phase.STOP, ctx.package, {"heal": "all"})]
-
-
-def heals_everything(value: JSON) -> bool:
-    """Is this a stop op's value made by `heal_all`?"""
-    return isinstance(value, dict) and value.get("heal") == "all"
+    return [FaultOp(ctx.time_limit, Phase.STOP, ctx.package, dict(HEAL_ALL))]

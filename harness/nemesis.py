@@ -119,31 +119,32 @@ def make_nemesis(
     return Nemesis(cluster, packages, contexts, schedule, history, engine=engine)
 
 
-def fault_packages(config: TestConfig) -> dict[str, FaultPackage]:
-    """The packages a run uses: those its ``nemesis`` names (`faults.default.expand`: the
-    default schedule's mix, none for ``none``) and, for a replay, every package of the
-    replayed schedule."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Faults:
+    """What a run's nemesis works with, settled before any container starts."""
+
+    packages: dict[str, FaultPackage]
+    """The packages the run uses: those its ``nemesis`` names (`faults.default.expand`:
+    the default schedule's mix, none for ``none``) and every package a replay executes."""
+    replayed: Schedule | None = None
+    """The schedule ``config.replay`` names (a schedule file, or a run directory whose
+    history is read for it), read once; None when the run draws its own."""
+
+
+def plan_faults(config: TestConfig) -> Faults:
+    """The `Faults` of ``config`` (its replay already checked with the config)."""
+    replayed = load_schedule(config.replay, FAULT_PACKAGES) if config.replay else None
     names = list(expand(config.nemesis))
-    if config.replay:
-        names += [op.package for op in _replayed(config).ops]
-    return {name: FAULT_PACKAGES[name] for name in dict.fromkeys(names)}
-
-
-def _replayed(config: TestConfig) -> Schedule:
-    """The schedule ``config.replay`` names (a schedule file or a run directory; checked
-    with the config, before anything starts)."""
-    return load_schedule(config.replay, FAULT_PACKAGES)
+    names += [op.package for op in replayed.ops] if replayed else []
+    return Faults({name: FAULT_PACKAGES[name] for name in dict.fromkeys(names)}, replayed)
 
 
 def run_nemesis(
-    config: TestConfig,
-    packages: Mapping[str, FaultPackage],
-    cluster: Cluster,
-    history: HistoryWriter,
+    config: TestConfig, faults: Faults, cluster: Cluster, history: HistoryWriter
 ) -> Nemesis:
     """The nemesis of a run: a replay executes exactly the replayed schedule's ops (within
     the time limit, no triggers); otherwise `make_nemesis` draws the schedule."""
-    seed, plan = int(config.seed or 0), cluster.plan
+    seed, plan, packages = int(config.seed or 0), cluster.plan, faults.packages
     contexts = {
         name: context(
             seed, name, plan.brokers, plan.controller, config.keys, config.time_limit,
@@ -151,8 +152,8 @@ def run_nemesis(
         )
         for name in packages
     }  # fmt: skip
-    if config.replay:
-        ops = [op for op in _replayed(config).ops if op.at <= config.time_limit]
+    if faults.replayed is not None:
+        ops = [op for op in faults.replayed.ops if op.at <= config.time_limit]
         return Nemesis(cluster, packages, contexts, ops, history)
     default = is_default(config.nemesis)  # the default schedule: background + triggers
     return make_nemesis(cluster, packages, contexts, history, seed=seed, default=default)

@@ -36,11 +36,11 @@ from harness.contract.config import TestConfig
 from harness.contract.history import MONITOR, F, HistoryError, HistoryWriter, OpType
 from harness.contract.plan import ClusterPlan, ClusterSpec
 from harness.contract.results import ResultsError
-from harness.contract.roles import Cluster, FaultPackage, System
+from harness.contract.roles import Cluster, System
 from harness.contract.safely import attempt
 from harness.load import ProcessIds, join_workers, start_workers
 from harness.monitor import Monitor, wait_healthy
-from harness.nemesis import Nemesis, fault_packages, run_nemesis
+from harness.nemesis import Faults, Nemesis, plan_faults, run_nemesis
 from harness.progress import Ui
 from harness.store import RunDir, new_run_id, open_run, versions, write_test_json
 from harness.systems import load_system
@@ -224,11 +224,11 @@ def run(
         config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     )
     system = load_system(config.system)
-    packages = fault_packages(config)  # the replay's too
+    faults = plan_faults(config)  # the replay's packages too; its schedule read once
     run_id = new_run_id()
     spec = ClusterSpec(
         run_id, config.nodes, config.keys, config.replication_factor, config.profile,
-        dict(config.settings), {**node_env(packages), **config.env},
+        dict(config.settings), {**node_env(faults.packages), **config.env},
     )  # fmt: skip
     plan = system.render(spec)  # bad profile/settings: ConfigError before anything exists
     driver = driver or DockerDriver()
@@ -242,7 +242,7 @@ def run(
     run_dir.cluster_json.write_bytes(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2))
     handler = _attach_log_file(run_dir)
     try:
-        return _lifecycle(config, ui, timings, system, packages, plan, driver, images, run_dir)
+        return _lifecycle(config, ui, timings, system, faults, plan, driver, images, run_dir)
     finally:
         _detach_log_file(handler)
 
@@ -252,7 +252,7 @@ def _lifecycle(
     ui: Ui,
     timings: Timings,
     system: System,
-    packages: dict[str, FaultPackage],
+    faults: Faults,
     plan: ClusterPlan,
     driver: ClusterDriver,
     images: dict[str, str],
@@ -286,7 +286,7 @@ def _lifecycle(
                         f"{STARTUP_TIMEOUT_S:g} s: {problems}; see {run_dir.logs}/ for node logs"
                     )
                 ui.phase(f"cluster healthy after {timings.mark('cluster_healthy'):.1f} s")
-                nemesis = run_nemesis(config, packages, cluster, history)
+                nemesis = run_nemesis(config, faults, cluster, history)
                 monitor = Monitor(
                     cluster, history, config.monitor_interval, on_sample=nemesis.observe
                 )

@@ -173,11 +173,11 @@ def shrink(
     work = p.run_dir / layout.SHRINK
     work.mkdir(exist_ok=True)
     minimal = work / layout.MINIMAL
-    best = dataclasses.replace(p.schedule, config=p.config.to_json())
-    best.dump(minimal)
 
     def better(candidate: Schedule) -> None:
         dataclasses.replace(candidate, config=p.config.to_json()).dump(minimal)
+
+    better(p.schedule)
 
     trial = StoreTrial(p.config, work, run)
     shrinker = Shrinker(

@@ -98,7 +98,7 @@ def recorded(history: Iterable[Op], time_limit: float, keys: int, concurrency: i
                 "and what it was asked to do (its value has no 'at' and 'requested'); "
                 "this history predates replayable schedules: rerun it with this floodmark"
             )
-        if _final_heal(fault, requested):
+        if fault.phase is Phase.STOP and heals_everything(requested):
             continue
         trigger = value.get("trigger")
         ops.append(FaultOp(float(at), fault.phase, fault.package, requested, trigger))
@@ -109,11 +109,14 @@ def recorded(history: Iterable[Op], time_limit: float, keys: int, concurrency: i
 _MISSING: Final = object()
 
 
-def _final_heal(fault: FaultF, requested: JSON) -> bool:
-    """A package's final heal (`faults.schedule.heal_all`): run by every run anyway."""
-    return (
-        fault.phase is Phase.STOP and isinstance(requested, dict) and requested.get("heal") == "all"
-    )
+HEAL_ALL: Final[Mapping[str, JSON]] = {"heal": "all"}
+"""The value of a package's final stop (`faults.schedule.heal_all`): it heals whatever
+the schedule (or an interrupted run) left, and every run ends with it anyway."""
+
+
+def heals_everything(value: JSON) -> bool:
+    """Is this a stop op's value a final heal (`HEAL_ALL`)?"""
+    return isinstance(value, dict) and value.get("heal") == HEAL_ALL["heal"]
 
 
 def load_schedule(path: str | Path, packages: Iterable[str]) -> Schedule:

@@ -21,7 +21,7 @@ from harness.contract.config import (
     TestConfig,
     build_config,
 )
-from harness.nemesis import fault_packages
+from harness.nemesis import plan_faults
 
 
 def cfg(**raw: Any) -> TestConfig:
@@ -32,23 +32,24 @@ def cfg(**raw: Any) -> TestConfig:
 def test_naming_no_fault_or_default_is_the_default_schedule(raw: dict[str, Any]) -> None:
     c = cfg(**raw)
     assert c.nemesis == (DEFAULT_NEMESIS,) == TestConfig().nemesis
-    assert set(fault_packages(c)) == set(CATALOGUE.nemeses)
+    assert set(plan_faults(c).packages) == set(CATALOGUE.nemeses)
     assert node_env(
-        fault_packages(c)
+        plan_faults(c).packages
     )  # the lazyfs and libfaketime layers of lose-unfsynced and clock
     assert "--nemesis" not in c.command()
 
 
 def test_none_is_a_fault_free_run_and_reproduces_as_none() -> None:
     c = cfg(nemesis="none")
-    assert c.nemesis == () and fault_packages(c) == {} and node_env(fault_packages(c)) == {}
+    packages = plan_faults(c).packages
+    assert c.nemesis == () and packages == {} and node_env(packages) == {}
     assert "--nemesis none" in c.command()
     assert cfg(nemesis=["none"]).nemesis == ()
 
 
 def test_named_packages_are_what_they_were() -> None:
     c = cfg(nemesis="kill,pause")
-    assert c.nemesis == ("kill", "pause") and list(fault_packages(c)) == ["kill", "pause"]
+    assert c.nemesis == ("kill", "pause") and list(plan_faults(c).packages) == ["kill", "pause"]
     assert "--nemesis kill,pause" in c.command()
 
 

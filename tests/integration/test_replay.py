@@ -23,6 +23,7 @@ import pytest
 from harness.contract.history import NEMESIS, FaultF
 from harness.contract.reader import read_history
 from harness.contract.results import Results
+from harness.contract.schedule import heals_everything
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def _executed(run_dir: Path) -> list[tuple[str, object]]:
         if fault is None or not isinstance(op.value, dict):
             continue
         requested = op.value.get("requested")
-        if isinstance(requested, dict) and requested.get("heal") == "all":
+        if heals_everything(requested):
             continue
         out.append((op.f, requested))
     return out
