@@ -8,10 +8,16 @@ minimum before the next:
 
 1. **fault periods** (a start op with the stop that ends it: dropping one drops both, so
    no candidate stops a fault it never started): ddmin, which drops halves of the
-   periods, then quarters, ..., then single periods;
-2. **time**: the time limit cut to a few seconds after the last fault ends, then every
+   periods, then quarters, ..., then single periods. A candidate that dropped the last
+   faults also ends its load `TAIL_S` after the last one left (never later than the
+   best did): the quiet load after them proves nothing and would make every later try
+   as long as the original run;
+2. **stops**: each remaining fault's stop op dropped, singly, so that fault lasts until
+   the final heal at the time limit (a fault whose end does not matter is one op); only
+   a package's last fault, as a later start of the package would find it still active;
+3. **time**: the time limit cut to a few seconds after the last fault ends, then every
    fault moved earlier so the first starts after a short warm-up;
-3. **load**: fewer keys, then fewer client processes, halving each while it still fails.
+4. **load**: fewer keys, then fewer client processes, halving each while it still fails.
 
 It stops at a local minimum, when the budget is spent (checked before every try) or when
 interrupted (Ctrl-C: the run being tried tears down as any run does, and the best
@@ -19,7 +25,8 @@ schedule so far is kept). The best schedule is handed to ``on_better`` each time
 improves, so a file of it survives anything.
 
 Example: 9 periods of a 60-s run that lost writes; ddmin keeps ``kill`` at 12 s and
-``partition`` at 31 s; the time pass cuts the run to 36 s and moves both 9 s earlier::
+``partition`` at 31 s (and ends the load at 36 s), the partition's stop goes, and the
+time pass moves both 9 s earlier::
 
     Shrinker(schedule, {"lost-write"}, trial, tries=2, budget_s=1200).run()
     -> Shrunk(best=Schedule(ops=(start-partition@3.0, stop-partition@8.1, start-kill@..)))
@@ -117,6 +124,7 @@ class Shrinker:
         self._t0 = self.clock()
         try:
             self._periods()
+            self._stops()
             self._time()
             self._load()
         except _Stop:
@@ -160,7 +168,8 @@ class Shrinker:
             for i, chunk in enumerate(chunks):
                 rest = [p for j, c in enumerate(chunks) if j != i for p in c]
                 what = f"drop {len(chunk)} of {len(current)} fault period(s)"
-                if self.fails(with_periods(self.result.best, rest), "faults", what):
+                candidate = _trimmed(with_periods(self.result.best, rest))
+                if self.fails(candidate, "faults", what):
                     current = rest
                     n = max(n - 1, 2)
                     break
@@ -169,18 +178,31 @@ class Shrinker:
                     return
                 n = min(2 * n, len(current))
 
+    def _stops(self) -> None:
+        """Drop each fault's stop op, singly, while the run still fails."""
+        tried = 0
+        while True:
+            best = self.result.best
+            ps = periods(best.ops)
+            last_of = {p.start.package: p for p in ps}  # a later start would find it active
+            stopped = [p for p in ps if p.stop is not None and last_of[p.start.package] is p]
+            if tried >= len(stopped):
+                return
+            p = stopped[tried]
+            candidate = dataclasses.replace(
+                best, ops=tuple(op for op in best.ops if op is not p.stop)
+            )
+            what = f"drop the stop of {p.start.f} at {p.start.at:g} s (it lasts to the final heal)"
+            if not self.fails(candidate, "stops", what):
+                tried += 1
+
     def _time(self) -> None:
         """Cut the run after the last fault, then move every fault earlier."""
         best = self.result.best
-        ps = periods(best.ops)
-        last = max((p.end for p in ps), default=0.0)
-        limit = max(MIN_TIME_LIMIT_S, round(last + TAIL_S, 3))
-        if limit < best.time_limit:
-            self.fails(
-                dataclasses.replace(best, time_limit=limit),
-                "time",
-                f"end the load at {limit:g} s (was {best.time_limit:g} s)",
-            )
+        cut = _trimmed(best)
+        if cut.time_limit < best.time_limit:
+            was = f"(was {best.time_limit:g} s)"
+            self.fails(cut, "time", f"end the load at {cut.time_limit:g} s {was}")
         best = self.result.best
         first = min((op.at for op in best.ops), default=0.0)
         shift = round(first - WARM_UP_S, 3)
@@ -218,6 +240,16 @@ class Shrinker:
                 put(best, fewer), "load", f"{name} {fewer} (was {now})"
             ):
                 return
+
+
+def _trimmed(schedule: Schedule) -> Schedule:
+    """``schedule`` with its load ending `TAIL_S` after its last fault (a fault the final
+    heal ends counts from its start), if that is earlier than it ends now."""
+    last = max((p.end for p in periods(schedule.ops)), default=0.0)
+    limit = max(MIN_TIME_LIMIT_S, round(last + TAIL_S, 3))
+    return (
+        dataclasses.replace(schedule, time_limit=limit) if limit < schedule.time_limit else schedule
+    )
 
 
 def _split(items: list[Period], n: int) -> list[list[Period]]:

@@ -25,7 +25,7 @@ from harness.contract.config import (
 )
 from harness.contract.verdict import Verdict
 
-BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test")
+BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test", "self-test-default")
 
 
 class SuiteError(ValueError):

@@ -10,7 +10,10 @@ triggers, O_DIRECT) are throttled; the kernel's own background writeback is not 
 limitation), which is why the verification measures fsync latency.
 
 Verification: an fsync probe inside the container (4 KiB write + fsync, repeated, in a
-hidden file on the data volume) before and after; the median must grow ≥ 10x.
+hidden file on the data volume) before and after; the median must grow ≥ 10x. The probe
+under the throttle stops after `AFTER_LEAST` writes once `AFTER_BUDGET_S` has passed: at
+the harshest levels one fsync takes over a second, and the nemesis executes its ops one
+after another, so nine of them held every other fault (and every trigger) back ~15 s.
 
 A throttle lives in the container's cgroup, so a restart (kill) lifts it; the history
 says when. History value::
@@ -47,6 +50,10 @@ from ..process import lazyfs_on, state
 from ..schedule import cycling, heal_all
 
 MIN_SLOWDOWN: Final = 10.0
+AFTER_LEAST: Final = 2
+"""Writes the probe under the throttle makes at least (the median of two is their mean)."""
+AFTER_BUDGET_S: Final = 1.0
+"""The probe under the throttle makes no write past this time once it has `AFTER_LEAST`."""
 LAZYFS_BACKING: Final = "/var/lib/floodmark/backing"
 
 BPS_LEVELS: Final = (256 * 1024, 64 * 1024, 16 * 1024)
@@ -54,14 +61,17 @@ IOPS_LEVELS: Final = (20, 10, 4)
 
 _PROBE = r"""
 import json, os, sys, time
-d, n = sys.argv[1], int(sys.argv[2])
+d, n, least, budget = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 p = os.path.join(d, ".floodmark-fsync-probe")
 fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 lat = []
+t0 = time.monotonic()
 try:
     for i in range(n):
         os.pwrite(fd, os.urandom(4096), i * 4096)
         t = time.monotonic(); os.fsync(fd); lat.append(time.monotonic() - t)
+        if len(lat) >= least and time.monotonic() - t0 >= budget:
+            break
 finally:
     os.close(fd); os.unlink(p)
 print(json.dumps({"ok": True, "ms": [round(x * 1000, 3) for x in lat]}))
@@ -116,9 +126,14 @@ def data_device(container: Container, data_dir: str, files: HostFiles = HOST_FIL
     return f"{major}:{minor}"
 
 
-def fsync_probe(container: Container, directory: str, n: int) -> float:
-    """Median fsync latency (ms) of ``n`` 4 KiB writes in ``directory`` of the container."""
-    reply = exec_json(container, ["python3", "-c", _PROBE, directory, str(n)])
+def fsync_probe(
+    container: Container, directory: str, n: int, least: int | None = None, budget_s: float = 0.0
+) -> float:
+    """Median fsync latency (ms) of ``n`` 4 KiB writes in ``directory`` of the container,
+    or of fewer, at least ``least``, once ``budget_s`` has passed (default: all ``n``)."""
+    least = n if least is None else least
+    argv = ["python3", "-c", _PROBE, directory, str(n), str(least), str(budget_s)]
+    reply = exec_json(container, argv)
     return float(statistics.median(reply["ms"]))
 
 
@@ -164,7 +179,7 @@ class SlowDiskFault(StartStopFault):
             throttle.write("blkio.throttle.write_bps_device", bps)
             throttle.write("blkio.throttle.write_iops_device", iops)
             self.active[node] = throttle
-            after = fsync_probe(c, probe_dir, self.probe_writes)
+            after = fsync_probe(c, probe_dir, self.probe_writes, AFTER_LEAST, AFTER_BUDGET_S)
         except APIError as e:
             if "is paused" not in str(e):
                 raise

@@ -6,7 +6,9 @@ stop ``duration`` seconds later). `TriggerEngine.step` adds what must be remembe
 between rounds, so that the cluster recovers between faults:
 
 - one triggered fault at a time: its stop is held (`TriggerEngine.pending`) and handed
-  out by the first round at or after its time;
+  out by the first round at or after its time; while it is active, one `Trigger.follows_up`
+  trigger may add one fault answering the state it made (`TriggerEngine.follow_up`: the
+  ISR of one that a cut leader forms is crashed while the cut holds);
 - after that stop, a cool-down (`Pace.cool_down`) in which only triggers whose danger
   point *is* the recovery (``in_recovery``: a follower coming back, a new leader) may
   fire, once; after any trigger's fault, the same trigger waits a full interval;
@@ -99,7 +101,7 @@ def decide(
         return []
     at = round(seen.at, 3)
     why: dict[str, JSON] = {"name": trigger.name, **spot.state}
-    lasts = round(rng.uniform(*pace.duration), 3)
+    lasts = round(max(trigger.min_lasts_s, rng.uniform(*pace.duration)), 3)
     ends: dict[str, JSON] = {"name": trigger.name, "stops": f"start-{action.package}",
                              "after_s": lasts}  # fmt: skip
     stop_at = round(at + lasts, 3)
@@ -123,6 +125,10 @@ class TriggerEngine:
     tracker: Tracker = field(init=False)
     pending: FaultOp | None = field(default=None, init=False)
     """The stop of the triggered fault that is active, if any."""
+    follow_up: FaultOp | None = field(default=None, init=False)
+    """The stop of the follow-up fault started while ``pending``'s ran, if still active."""
+    followed: bool = field(default=False, init=False)
+    """A follow-up fired during the fault ``pending`` ends (one per fault)."""
     quiet_until: float = field(default=0.0, init=False)
     recovery_used: bool = field(default=False, init=False)
     last_fired: dict[str, float] = field(default_factory=dict, init=False)
@@ -138,17 +144,29 @@ class TriggerEngine:
         """The ops to run now for one round of samples taken ``at`` s into the load,
         while ``busy`` packages have an active fault."""
         seen = self.tracker.update(values, at, busy)
-        out: list[FaultOp] = []
-        if self.pending is not None:
-            if self.pending.at > at:
+        out = self._due(at)
+        firing = self.pace.warm_up <= at < self.pace.last_fire
+        if self.pending is not None:  # active: only a follow-up, once
+            if not firing or self.followed:
                 return out
-            out.append(self.pending)
-            self.pending = None
-            self.quiet_until = at + self.pace.cool_down
-        if not self.pace.warm_up <= at < self.pace.last_fire:
+            allowed = [t for t in self.triggers if t.follows_up and self._waited(t, at)]
+            return out + self._fire(decide(seen, self.rng, allowed, self.packages, self.pace), at)
+        if not firing or self.follow_up is not None:
             return out
         allowed = [t for t in self.triggers if not t.on_restart and self._may_fire(t, at)]
         return out + self._fire(decide(seen, self.rng, allowed, self.packages, self.pace), at)
+
+    def _due(self, at: float) -> list[FaultOp]:
+        """The held stops due ``at``; the cool-down starts when the last one is out."""
+        out: list[FaultOp] = []
+        for name in ("pending", "follow_up"):
+            stop: FaultOp | None = getattr(self, name)
+            if stop is not None and stop.at <= at:
+                out.append(stop)
+                setattr(self, name, None)
+        if out and self.pending is None and self.follow_up is None:
+            self.quiet_until = at + self.pace.cool_down
+        return out
 
     def restarted(self, nodes: Iterable[str], at: float, busy: frozenset[str]) -> list[FaultOp]:
         """The ops to run right after the nemesis restarted ``nodes`` (no sample can have
@@ -156,21 +174,26 @@ class TriggerEngine:
         round. The cool-down does not hold them back (the restart *is* the recovery); a
         triggered fault still active, the trigger's own wait and the time limit do."""
         restarting = frozenset(nodes)
-        if not restarting or self.pending is not None or at >= self.pace.last_fire:
+        active = self.pending is not None or self.follow_up is not None
+        if not restarting or active or at >= self.pace.last_fire:
             return []
         seen = self.tracker.restart(restarting, at, busy)
         allowed = [t for t in self.triggers if t.on_restart and self._waited(t, at)]
         return self._fire(decide(seen, self.rng, allowed, self.packages, self.pace), at)
 
     def _fire(self, ops: list[FaultOp], at: float) -> list[FaultOp]:
-        """Hand out a decided start; hold its stop."""
+        """Hand out a decided start; hold its stop (as the follow-up's while a fault is
+        active)."""
         if not ops:
             return []
         start, stop = ops
         name = str(start.trigger["name"]) if isinstance(start.trigger, dict) else ""
         self.last_fired[name] = at
+        if self.pending is not None:
+            self.follow_up, self.followed = stop, True
+            return [start]
         self.recovery_used = at < self.quiet_until
-        self.pending = stop
+        self.pending, self.followed = stop, False
         return [start]
 
     def _waited(self, t: Trigger, at: float) -> bool:

@@ -5,6 +5,12 @@ above 1). Every acked write of that key now lives on one node: crashing it (SIGK
 a power loss that drops what it had not fsynced) is where unclean election,
 ``min.insync.replicas=1`` and KIP-966's "last replica standing" lose data.
 
+``leader-cut``: no fault is active and a key's leader has its full ISR. With chance
+`CHANCE` per round, cut that leader from its followers only (the partition package's
+``leader-peers`` shape: it keeps the controller and the clients), for at least
+`CUT_S` seconds, so that it shrinks its ISR to itself and goes on acking alone: the
+state ``isr-alone`` answers, while the cut holds (it follows up).
+
 ``follower-behind``: a live follower's LEO is `LAG` or more records behind its leader's.
 Killing the leader now makes the controller choose between a stale replica and no
 leader: unclean election and ISR bookkeeping bugs show up here.
@@ -24,6 +30,13 @@ from .trigger import Action, Spot, Trigger, one, pick
 CRASHES: Final = ("kill", "lose-unfsynced")
 LAG: Final = 20
 """Records a follower must lag its leader by for ``follower-behind``."""
+CHANCE: Final = 0.1
+"""``leader-cut`` per round of samples (two a second by default): a cluster at rest is
+cut after about five seconds on average, at a moment the seed draws."""
+CUT_S: Final = 3.0
+"""``leader-cut`` lasts at least this long: the leader must notice its followers are gone
+(``replica.lag.time.max.ms``) and a round of samples must show the ISR of one."""
+MODES: Final = ("blackhole", "refuse")
 
 
 def _alone(seen: Seen) -> list[Spot]:
@@ -35,6 +48,27 @@ def _alone(seen: Seen) -> list[Spot]:
         if lead is not None and lead.isr == (lead.node,):
             spots.append(Spot(key, {"key": key, "leader": lead.node, **_of(lead.to_json())}))
     return spots
+
+
+def _whole(seen: Seen) -> list[Spot]:
+    """Every key whose leader has its full ISR, while no fault is active."""
+    if seen.busy or seen.replication_factor < 2:
+        return []
+    spots = []
+    for key in seen.sampled_keys():
+        lead = seen.leader(key)
+        if lead is not None and len(lead.isr) >= seen.replication_factor:
+            spots.append(Spot(key, {"key": key, "leader": lead.node, **_of(lead.to_json())}))
+    return spots
+
+
+def _cut_leader(
+    spot: Spot, _seen: Seen, rng: random.Random, available: Sequence[str]
+) -> Action | None:
+    if "partition" not in available:
+        return None
+    cut: JSON = {"shape": "leader-peers", "key": spot.key, "mode": rng.choice(MODES)}
+    return Action("partition", cut)
 
 
 def _behind(seen: Seen) -> list[Spot]:
@@ -71,6 +105,20 @@ ISR_ALONE: Final = Trigger(
     packages=CRASHES,
     spot=_alone,
     act=_crash_leader,
+    follows_up=True,
+)
+
+LEADER_CUT: Final = Trigger(
+    name="leader-cut",
+    family="isr",
+    doc="no fault is active and a key's leader has its full ISR: cut it from its followers "
+    "only (it keeps the controller and clients) until its ISR shrinks to itself, which "
+    "`isr-alone` answers while the cut holds",
+    packages=("partition",),
+    spot=_whole,
+    act=_cut_leader,
+    chance=CHANCE,
+    min_lasts_s=CUT_S,
 )
 
 FOLLOWER_BEHIND: Final = Trigger(

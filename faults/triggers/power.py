@@ -2,9 +2,13 @@
 
 ``mass-crash``: every key has a leader with a full ISR, no fault is active, and the
 leaders' LEOs grew since the previous round (records are being written, so every replica
-holds some it may not have fsynced). With chance `CHANCE` per round, SIGKILL or
-power-loss (``lose-unfsynced``) a majority or all of the brokers together: KIP-101
+holds some it may not have fsynced). With chance `CHANCE` per round, power-loss
+(``lose-unfsynced``) or SIGKILL a majority or all of the brokers together: KIP-101
 scenario 2, and no-flush configurations, lose acked data here.
+
+The danger point is un-fsynced data on *every* replica at once, so the draw leans to it
+(`ALL_ODDS`, `POWER_ODDS`): with a majority down the survivor still holds every acked
+record, and a power loss drops what a SIGKILL keeps in the page cache.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from harness.contract.history import JSON
 
 from .isr import CRASHES
 from .seen import Seen
-from .trigger import Action, Spot, Trigger, pick
+from .trigger import Action, Spot, Trigger
 
+ALL_ODDS: Final = 0.75
+"""Chance that a mass crash takes every broker (else a majority)."""
+POWER_ODDS: Final = 2 / 3
+"""Chance that a mass crash is a power loss, when the run has both crash packages."""
 CHANCE: Final = 0.1
 """Per round of samples (two a second by default): a healthy, writing cluster is crashed
 after about five seconds on average, at a moment the seed draws."""
@@ -43,11 +51,13 @@ def _writing(seen: Seen) -> list[Spot]:
 def _crash_many(
     _spot: Spot, seen: Seen, rng: random.Random, available: Sequence[str]
 ) -> Action | None:
-    package = pick(rng, CRASHES, available)
-    if package is None:
+    usable = [p for p in CRASHES if p in available]
+    if not usable:
         return None
+    power = "lose-unfsynced" in usable and (len(usable) == 1 or rng.random() < POWER_ODDS)
+    package = "lose-unfsynced" if power else "kill"
     nodes = sorted({node for _, node in seen.now})
-    kind = rng.choice(("all", "majority"))
+    kind = "all" if rng.random() < ALL_ODDS else "majority"
     if kind == "majority":
         nodes = sorted(rng.sample(nodes, len(nodes) // 2 + 1))
     return Action(package, {"target": kind, "nodes": list(nodes)})
@@ -56,8 +66,8 @@ def _crash_many(
 MASS_CRASH: Final = Trigger(
     name="mass-crash",
     family="power",
-    doc="a healthy cluster is writing: kill or power-loss a majority or every broker at once "
-    "(KIP-101 scenario 2, no-flush configurations)",
+    doc="a healthy cluster is writing: power-loss or kill every broker (or a majority) at "
+    "once (KIP-101 scenario 2, no-flush configurations)",
     packages=CRASHES,
     spot=_writing,
     act=_crash_many,

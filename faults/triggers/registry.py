@@ -12,6 +12,7 @@ from .trigger import FINAL_HEAL, TIMER
 TRIGGERS: Final = by_name(
     "triggers",
     isr.ISR_ALONE,
+    isr.LEADER_CUT,
     truncation.FOLLOWER_RESTARTED,
     truncation.FOLLOWER_BACK,
     election.LEADER_CHANGE,

@@ -76,6 +76,12 @@ class Trigger:
     in_recovery: bool = False
     """May fire during the cool-down after another trigger's fault (once per cool-down):
     its danger point is the recovery itself (a node coming back, a new leader)."""
+    follows_up: bool = False
+    """May also fire (once) while another trigger's fault is active: its danger point is
+    what that fault makes (a leader cut from its followers is left alone in its ISR)."""
+    min_lasts_s: float = 0.0
+    """Its fault lasts at least this long: the state it makes takes time to form (an ISR
+    shrinks only after ``replica.lag.time.max.ms``)."""
 
 
 def pick(rng: random.Random, wanted: Sequence[str], available: Sequence[str]) -> str | None:

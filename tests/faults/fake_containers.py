@@ -240,9 +240,11 @@ class FakeContainer:
                 return got
         if argv[:2] == ["cat", "/proc/net/tcp"]:
             return 0, self.proc_net_tcp().encode(), b""
-        if argv[:2] == ["python3", "-c"]:
-            n = int(argv[-1])
-            return reply({"ok": True, "ms": [self.world.fsync_ms(self.node)] * n})
+        if argv[:2] == ["python3", "-c"]:  # the fsync probe: dir, n, least, budget_s
+            n, least, budget_s = int(argv[4]), int(argv[5]), float(argv[6])
+            ms = self.world.fsync_ms(self.node)
+            made = next((k for k in range(least, n) if k * ms / 1000 >= budget_s), n)
+            return reply({"ok": True, "ms": [ms] * made})
         if len(argv) >= 2 and argv[0] == "python3" and argv[1].startswith("/opt/floodmark/agent/"):
             script = argv[1].rsplit("/", 1)[1]
             handler = {"lazyfs.py": self._lazyfs, "clock.py": self._clock, "probe.py": self._probe}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 from faults.triggers.engine import Pace, TriggerEngine, decide
-from faults.triggers.isr import ISR_ALONE
+from faults.triggers.isr import ISR_ALONE, LEADER_CUT
 from faults.triggers.power import MASS_CRASH
 from faults.triggers.truncation import FOLLOWER_BACK, FOLLOWER_RESTARTED
 from harness.contract.history import Phase
@@ -123,3 +124,27 @@ def test_a_restart_fires_nothing_when_the_follower_left_the_isr_or_after_the_lim
     late = engine()
     late.step(healthy(), 0.5, frozenset())
     assert late.restarted(["n2"], PACE.last_fire, frozenset()) == []
+
+
+def test_a_follow_up_answers_the_state_the_active_fault_made_once() -> None:
+    cut_now = dataclasses.replace(LEADER_CUT, chance=1.0)
+    e = TriggerEngine(1, ALL, PACE, 3, triggers=(cut_now, ISR_ALONE))
+    (cut,) = e.step(healthy(), 1.0, frozenset())
+    assert cut.package == "partition" and e.pending is not None
+    assert e.pending.at >= 1.0 + LEADER_CUT.min_lasts_s  # long enough for the ISR to shrink
+    cut_ends = e.pending.at
+    assert e.step(healthy(), 1.5, frozenset({"partition"})) == []  # no ISR of one yet
+    (crash,) = e.step(ALONE, 2.0, frozenset({"partition"}))  # the cut leader acks alone
+    assert crash.package in ("kill", "lose-unfsynced") and crash.value == {
+        "target": "one",
+        "nodes": ["n1"],
+    }
+    assert isinstance(crash.trigger, dict) and crash.trigger["name"] == "isr-alone"
+    assert e.follow_up is not None
+    busy = frozenset({"partition", crash.package})
+    assert e.step(ALONE, 2.5, busy) == []  # one follow-up per fault
+    last = max(cut_ends, e.follow_up.at)
+    stops = [op for t in (cut_ends, e.follow_up.at) for op in e.step(ALONE, t, busy)]
+    assert sorted(op.package for op in stops) == sorted(["partition", crash.package])
+    assert all(op.phase is Phase.STOP for op in stops)
+    assert e.step(ALONE, last + 0.5, frozenset()) == []  # the cool-down follows the last stop

@@ -54,6 +54,26 @@ def test_isr_alone_cannot_act_without_a_crash_package() -> None:
     assert isr.ISR_ALONE.act(spot, seen(healthy()), random.Random(1), ("pause",)) is None
 
 
+# -- leader-cut ----------------------------------------------------------------------------
+
+
+def test_leader_cut_fires_on_each_key_with_a_full_isr_while_nothing_is_active() -> None:
+    spots = isr.LEADER_CUT.spot(seen(replace(healthy(), 1, "n1", isr=["n1", "n2"])))
+    assert [(s.key, s.state["leader"]) for s in spots] == [(0, "n1")]
+    assert isr.LEADER_CUT.spot(seen(healthy(), busy=frozenset({"pause"}))) == []
+    assert isr.LEADER_CUT.chance < 1 and isr.LEADER_CUT.min_lasts_s == isr.CUT_S
+
+
+def test_leader_cut_cuts_the_leader_from_its_peers_only() -> None:
+    (spot, _) = isr.LEADER_CUT.spot(seen(healthy()))
+    action = isr.LEADER_CUT.act(spot, seen(healthy()), random.Random(2), ALL)
+    assert action is not None and action.package == "partition"
+    assert isinstance(action.value, dict)
+    assert action.value["shape"] == "leader-peers" and action.value["key"] == 0
+    assert action.value["mode"] in isr.MODES
+    assert isr.LEADER_CUT.act(spot, seen(healthy()), random.Random(2), ("kill",)) is None
+
+
 def test_follower_behind_fires_at_the_lag_and_not_below() -> None:
     lagging = replace(healthy(leo=100), 0, "n3", leo=100 - isr.LAG)
     (spot,) = isr.FOLLOWER_BEHIND.spot(seen(lagging))
@@ -160,15 +180,23 @@ def test_leader_change_does_not_pause_an_old_leader_that_is_down() -> None:
 def test_mass_crash_fires_on_a_healthy_writing_cluster() -> None:
     (spot,) = power.MASS_CRASH.spot(seen(healthy(leo=12), healthy(leo=10)))
     assert spot.state["written"] == 4 and spot.state["healthy"] is True
-    kinds = set()
-    for s in range(30):
+    kinds: list[str] = []
+    packages: list[str] = []
+    for s in range(400):
         a = power.MASS_CRASH.act(spot, seen(healthy(leo=12)), random.Random(s), ALL)
         assert a is not None and isinstance(a.value, dict)
-        kinds.add(a.value["target"])
+        kinds.append(str(a.value["target"]))
+        packages.append(a.package)
         nodes = a.value["nodes"]
         assert isinstance(nodes, list) and len(nodes) == (3 if a.value["target"] == "all" else 2)
-    assert kinds == {"all", "majority"}
+    # leaning to the danger point: every replica, and what it had not fsynced, at once
+    assert 0.65 < kinds.count("all") / 400 < 0.85 and "majority" in kinds
+    assert 0.55 < packages.count("lose-unfsynced") / 400 < 0.78 and "kill" in packages
     assert power.MASS_CRASH.chance < 1
+    for only in ("kill", "lose-unfsynced"):
+        a = power.MASS_CRASH.act(spot, seen(healthy(leo=12)), random.Random(1), (only,))
+        assert a is not None and a.package == only
+    assert power.MASS_CRASH.act(spot, seen(healthy(leo=12)), random.Random(1), ("pause",)) is None
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,16 @@ the (fake) host, the fsync probes and the lazyfs layer in the node."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from faults.common import FaultError
+from faults.disk import slow as slow_disk
 from faults.disk.lose_unfsynced import LoseUnfsyncedFault
 from faults.disk.slow import LAZYFS_BACKING, SlowDiskFault, data_device
 from harness.contract.history import Phase
@@ -238,3 +243,25 @@ def test_heal_all_restarts_every_broker_and_checks_the_fresh_layer(
     assert isinstance(undo, dict) and undo["verified"] is False
     assert undo["restarted"] == ["n3"] and undo["lazyfs"] == {"n3": "passthrough"}
     assert "with a fresh lazyfs" in str(undo["why"])
+
+
+def _probe_here(tmp_path: Path, n: int, least: int, budget_s: float) -> list[float]:
+    """The probe script as a node runs it, here, on a temporary directory."""
+    argv = [sys.executable, "-c", slow_disk._PROBE, str(tmp_path), str(n), str(least)]
+    out = subprocess.run([*argv, str(budget_s)], capture_output=True, check=True, timeout=60)
+    reply = json.loads(out.stdout)
+    assert reply["ok"] is True and not list(tmp_path.iterdir())  # its file is gone
+    return list(reply["ms"])
+
+
+def test_the_probe_under_a_throttle_stops_early_once_it_has_enough(tmp_path: Path) -> None:
+    assert len(_probe_here(tmp_path, 5, 5, 0.0)) == 5  # the probe before: all of them
+    assert len(_probe_here(tmp_path, 50, slow_disk.AFTER_LEAST, 0.0)) == slow_disk.AFTER_LEAST
+    assert len(_probe_here(tmp_path, 4, 2, 60.0)) == 4  # never more than n
+
+
+def test_the_probe_under_the_throttle_is_bounded_the_one_before_is_not(world: FakeWorld) -> None:
+    slow(world).invoke(Phase.START, {"node": "n2", "write_bps": 65536, "write_iops": 10})
+    before, after = [c[1] for c in world.containers["n2"].calls if c[0] == "exec_run"]
+    assert before[4:] == ["3", "3", "0.0"]
+    assert after[4:] == ["3", str(slow_disk.AFTER_LEAST), str(slow_disk.AFTER_BUDGET_S)]

@@ -72,14 +72,19 @@ def test_ddmin_finds_the_two_faults_the_failure_needs() -> None:
     shrunk = Shrinker(_nine(), {"lost-write"}, trial, tries=1, budget_s=1e9).run()
     kept = periods(shrunk.best.ops)
     assert [p.start.package for p in kept] == ["partition", "partition"]
-    assert len(shrunk.best.ops) == 4
+    # the stops pass drops the last partition's stop (the first one's stays: the second
+    # start would find its package's fault still active)
+    assert len(shrunk.best.ops) == 3
+    assert [p.stop is None for p in kept] == [False, True]
     assert shrunk.stopped == "minimal"
-    # the time pass: ends 5 s after the last fault, first fault 3 s after the start
-    assert shrunk.best.time_limit == pytest.approx(45.0 + 5.0 - 14.0)
+    # the time pass: ends 5 s after the last fault (a start the final heal ends), first
+    # fault 3 s after the start
+    assert shrunk.best.time_limit == pytest.approx(41.0 + 5.0 - 14.0)
     assert min(op.at for op in shrunk.best.ops) == pytest.approx(3.0)
     # the load pass halves keys to 1 and processes to 2 (the fake fails at any size)
     assert (shrunk.best.keys, shrunk.best.concurrency) == (1, 2)
-    assert all(s.stage in ("faults", "time", "load") for s in shrunk.steps)
+    assert [s.stage for s in shrunk.steps if s.kept][-1] == "load"
+    assert {s.stage for s in shrunk.steps} == {"faults", "stops", "time", "load"}
 
 
 def test_a_candidate_is_kept_when_any_of_its_tries_fails() -> None:
@@ -150,3 +155,12 @@ def test_each_step_is_reported_with_the_best_schedule_after_it() -> None:
     shrinker.run()
     assert seen and all(best == ops for kept, ops, best in seen if kept)
     assert any(kept for kept, _, _ in seen) and any(not kept for kept, _, _ in seen)
+
+
+def test_a_candidate_without_the_last_faults_ends_its_load_soon_after_them() -> None:
+    trial = NeedsAll({2, 6})
+    Shrinker(_nine(), {"lost-write"}, trial, tries=1, budget_s=1e9).run()
+    first, second = trial.calls[:2]
+    assert first.time_limit == 60.0  # kept the last fault (ends at 57 s): no cut
+    assert max(op.at for op in second.ops) == 33.0  # dropped the second half
+    assert second.time_limit == pytest.approx(33.0 + 5.0)
