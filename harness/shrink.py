@@ -8,10 +8,10 @@ minimum before the next:
 
 1. **fault periods** (a start op with the stop that ends it: dropping one drops both, so
    no candidate stops a fault it never started): ddmin, which drops halves of the
-   periods, then quarters, ..., then single periods. A candidate that dropped the last
-   faults also ends its load `TAIL_S` after the last one left (never later than the
-   best did): the quiet load after them proves nothing and would make every later try
-   as long as the original run;
+   periods, then quarters, ..., then single periods, the latest chunk first. A
+   candidate that dropped the last faults also ends its load `TAIL_S` after the last one
+   left (never later than the best did): the quiet load after them proves nothing, and
+   the tries get shorter as the shrink goes;
 2. **stops**: each remaining fault's stop op dropped, singly, so that fault lasts until
    the final heal at the time limit (a fault whose end does not matter is one op); only
    a package's last fault, as a later start of the package would find it still active;
@@ -165,7 +165,8 @@ class Shrinker:
         n = 2
         while current:
             chunks = _split(current, min(n, len(current)))
-            for i, chunk in enumerate(chunks):
+            for i in reversed(range(len(chunks))):  # the last first: its candidate ends sooner
+                chunk = chunks[i]
                 rest = [p for j, c in enumerate(chunks) if j != i for p in c]
                 what = f"drop {len(chunk)} of {len(current)} fault period(s)"
                 candidate = _trimmed(with_periods(self.result.best, rest))

@@ -117,7 +117,8 @@ def test_the_budget_stops_the_shrink_and_keeps_the_best_so_far() -> None:
         on_better=better.append,
     ).run()
     assert shrunk.stopped == "budget"
-    assert len(trial.calls) == 5  # 60 s per try: the sixth would start past 250 s
+    spent = [c.time_limit for c in trial.calls]  # each try advances the clock this much
+    assert sum(spent[:-1]) < 250.0 <= sum(spent)  # no try starts past the budget
     assert better and shrunk.best == better[-1]
     assert len(shrunk.best.ops) < len(_nine().ops)
 
@@ -161,6 +162,6 @@ def test_a_candidate_without_the_last_faults_ends_its_load_soon_after_them() -> 
     trial = NeedsAll({2, 6})
     Shrinker(_nine(), {"lost-write"}, trial, tries=1, budget_s=1e9).run()
     first, second = trial.calls[:2]
-    assert first.time_limit == 60.0  # kept the last fault (ends at 57 s): no cut
-    assert max(op.at for op in second.ops) == 33.0  # dropped the second half
-    assert second.time_limit == pytest.approx(33.0 + 5.0)
+    assert max(op.at for op in first.ops) == 33.0  # the last half dropped first
+    assert first.time_limit == pytest.approx(33.0 + 5.0)
+    assert second.time_limit == 60.0  # kept the last fault (ends at 57 s): no cut
