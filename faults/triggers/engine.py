@@ -22,7 +22,7 @@ seen, so the same rounds give the same ops. Each op carries its ``trigger``: the
 trigger's name, the time, and the state that fired it (a stop names what it ends)::
 
     FaultOp(at=12.5, phase=Phase.START, package="kill",
-            value={"target": "one", "nodes": ["n2"]},
+            value={"target": "leader", "key": 1},
             trigger={"name": "isr-alone", "key": 1, "leader": "n2", "isr": ["n2"], ...})
     FaultOp(at=16.1, phase=Phase.STOP, package="kill", value={},
             trigger={"name": "isr-alone", "stops": "start-kill", "after_s": 3.6})

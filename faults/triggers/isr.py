@@ -25,7 +25,7 @@ from typing import Final
 from harness.contract.history import JSON
 
 from .seen import Role, Seen
-from .trigger import Action, Spot, Trigger, one, pick
+from .trigger import Action, Spot, Trigger, leader_of, pick
 
 CRASHES: Final = ("kill", "lose-unfsynced")
 LAG: Final = 20
@@ -90,7 +90,7 @@ def _crash_leader(
     spot: Spot, _seen: Seen, rng: random.Random, available: Sequence[str]
 ) -> Action | None:
     package = pick(rng, CRASHES, available)
-    return None if package is None else Action(package, one(str(spot.state["leader"])))
+    return None if package is None else Action(package, leader_of(spot.key))
 
 
 def _of(sample: dict[str, JSON]) -> dict[str, JSON]:

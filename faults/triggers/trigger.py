@@ -8,7 +8,7 @@ the engine's seeded RNG, among the packages the run has and that are not busy.
 
 A spot's ``state`` becomes the ``trigger`` of the nemesis op (with the trigger's name)::
 
-    {"f": "start-kill", "value": {"target": "one", "nodes": ["n2"], ...,
+    {"f": "start-kill", "value": {"target": "leader", "key": 1, "nodes": ["n2"], ...,
        "trigger": {"name": "isr-alone", "key": 1, "leader": "n2", "epoch": 4,
                    "leo": 310, "hw": 310, "isr": ["n2"]}}}
 """
@@ -93,3 +93,10 @@ def pick(rng: random.Random, wanted: Sequence[str], available: Sequence[str]) ->
 def one(node: str) -> dict[str, JSON]:
     """The target spec of one node (`faults.common.resolve_target`)."""
     return {"target": "one", "nodes": [node]}
+
+
+def leader_of(key: int) -> dict[str, JSON]:
+    """The target spec of a key's leader, looked up when the op runs: in the run it is
+    the node the trigger saw leading; in a replay (`floodmark run --replay`) it is the
+    key's leader then, which the fault is about, whatever earlier faults a shrink dropped."""
+    return {"target": "leader", "key": key}

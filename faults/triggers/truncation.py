@@ -25,7 +25,7 @@ from typing import Final
 
 from .isr import CRASHES, _crash_leader
 from .seen import Role, Seen
-from .trigger import Action, Spot, Trigger, one
+from .trigger import Action, Spot, Trigger, leader_of
 
 
 def _restarted(seen: Seen) -> list[Spot]:
@@ -46,7 +46,7 @@ def _kill_leader(
     spot: Spot, _seen: Seen, _rng: random.Random, available: Sequence[str]
 ) -> Action | None:
     """A SIGKILL (a power loss would add its own loss to the truncation's)."""
-    return Action("kill", one(str(spot.state["leader"]))) if "kill" in available else None
+    return Action("kill", leader_of(spot.key)) if "kill" in available else None
 
 
 def _back(seen: Seen) -> list[Spot]:

@@ -39,7 +39,7 @@ def test_isr_alone_fires_on_a_leader_alone_in_its_isr() -> None:
     assert spot.key == 1 and spot.state["leader"] == "n1" and spot.state["isr"] == ["n1"]
     action = isr.ISR_ALONE.act(spot, seen(rnd), random.Random(1), ALL)
     assert action is not None and action.package in ("kill", "lose-unfsynced")
-    assert action.value == {"target": "one", "nodes": ["n1"]}
+    assert action.value == {"target": "leader", "key": 1}
 
 
 def test_isr_alone_does_not_fire_on_a_full_or_two_member_isr() -> None:
@@ -98,7 +98,7 @@ def test_follower_restarted_fires_when_an_in_sync_follower_was_just_restarted() 
                           "isr": ["n1", "n2", "n3"], "leader_leo": 10, "leader_hw": 10}  # fmt: skip
     action = truncation.FOLLOWER_RESTARTED.act(spot, restart({"n2"}, down), random.Random(2), ALL)
     assert action is not None and action.package == "kill"  # SIGKILL, never a power loss
-    assert action.value == {"target": "one", "nodes": ["n1"]}
+    assert action.value == {"target": "leader", "key": 0}
     assert truncation.FOLLOWER_RESTARTED.on_restart
 
 
@@ -122,7 +122,7 @@ def test_follower_back_fires_on_the_first_round_back() -> None:
         "leader_leo": 12, "leader_hw": 12, "epoch": 1, "caught_up": False,
     }  # fmt: skip
     action = truncation.FOLLOWER_BACK.act(spot, seen(back, down), random.Random(2), ALL)
-    assert action is not None and action.value == {"target": "one", "nodes": ["n1"]}
+    assert action is not None and action.value == {"target": "leader", "key": 0}
     assert truncation.FOLLOWER_BACK.in_recovery
 
 
