@@ -7,6 +7,10 @@ removes whatever carries the run's label, so resources created by a request that
 interrupted half-way are found too. `engine_runs` lists every run on the engine with its
 owner's liveness, and `reap_orphans` removes the runs whose owner is gone (a harness
 killed with ``-9``); ``floodmark clean`` and every `DockerCluster.start` use it.
+
+A container is thawed (`thaw`, through its freezer cgroup) before it is removed: one
+left frozen by a process that died made the engine's unpause and forced removal hang
+here (180 s per run, until its ``freezer.state`` was set to ``THAWED`` by hand).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, TypeVar
 
 import docker
@@ -29,6 +34,10 @@ from harness.contract.safely import attempt, best_effort
 LABEL_RUN: Final = "floodmark.run"
 LABEL_NODE: Final = "floodmark.node"
 LABEL_ROLE: Final = "floodmark.role"
+
+FREEZER_ROOT: Final = Path("/sys/fs/cgroup/freezer/docker")
+"""Each container's cgroup v1 freezer directory (``<root>/<id>/freezer.state``), which
+``docker pause`` and the pause fault set to ``FROZEN``."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -176,10 +185,25 @@ def reap_orphans(
     return reaped
 
 
+def thaw(container_id: str, root: Path | None = None) -> bool:
+    """Thaw a frozen container through its freezer cgroup, without the Docker API (see
+    the module docstring); True when it was frozen. A container that is not frozen, or an
+    engine without the cgroup v1 freezer, is left alone."""
+    state = (root or FREEZER_ROOT) / container_id / "freezer.state"
+    try:
+        if state.read_text().strip() == "THAWED":
+            return False
+        state.write_text("THAWED")
+    except OSError:
+        return False
+    return True
+
+
 def _remove_container(client: docker.DockerClient, container_id: str, name: str) -> bool:
-    """Force-remove one container; one already gone counts as removed."""
+    """Force-remove one container (thawed first); one already gone counts as removed."""
 
     def remove() -> None:
+        thaw(container_id)
         with contextlib.suppress(docker.errors.NotFound):
             client.api.remove_container(container_id, force=True, v=True)
 

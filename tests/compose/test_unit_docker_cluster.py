@@ -451,3 +451,18 @@ def test_an_unreachable_engine_says_to_run_make_docker(fake: FakeEngine, where: 
         "Start it with `make docker` (scripts/ensure-docker.sh) or set DOCKER_HOST."
     )
     assert info.value.__cause__ is None
+
+
+def test_teardown_thaws_a_frozen_container_through_its_freezer_before_removing_it(
+    fake: FakeEngine, two_runs: list[float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "FREEZER_ROOT", tmp_path)
+    frozen = next(c for c in fake.containers.values() if c.labels.get("floodmark.run") == "r1")
+    (tmp_path / frozen.id).mkdir()
+    state = tmp_path / frozen.id / "freezer.state"
+    state.write_text("FROZEN\n")
+    removed = resources.remove_labelled(fake.client, "r1")
+    assert state.read_text() == "THAWED" and removed["containers"] >= 1
+    assert frozen.id not in fake.containers
+    assert resources.thaw(frozen.id, tmp_path) is False  # thawed already: left alone
+    assert resources.thaw("no-such-container", tmp_path) is False
