@@ -7,10 +7,13 @@ Runs *inside* a floodmark Kafka container (Debian's python3, stdlib only):
 It reads the replica's own files, so what it reports is exactly that replica's state,
 independent of which broker a client would be routed to:
 
-- ``records``: every ``[offset, value]`` in the segment files (record batch format v2;
-  values decoded as integers when they are decimal text, else as strings). A torn or
-  corrupt batch (short, or failing its CRC-32C: power loss) ends the scan, as Kafka's
-  log recovery would.
+- ``records``: every ``[offset, value]`` in the segment files, in either on-disk format:
+  record batches (magic 2, from 0.11) or the message sets of 0.10 and before (magic 0
+  and 1: one message per entry, each with its own offset and a CRC-32 from its magic
+  byte on). Both start with an offset and a length, and both keep the magic byte at the
+  same place (byte 16), so each entry says which it is. Values are decoded as integers
+  when they are decimal text, else as strings. A torn or corrupt entry (short, or
+  failing its CRC: power loss) ends the scan, as Kafka's log recovery would.
 - ``leo``: the log end offset, one past the last complete batch's last offset.
 - ``hw_checkpoint``: the HW from ``replication-offset-checkpoint``, which the broker
   writes every ``replica.high.watermark.checkpoint.interval.ms``; so it may lag the live
@@ -27,11 +30,15 @@ import json
 import os
 import struct
 import sys
+import zlib
 from typing import Any
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")  # record batch v2 header, 61 bytes
 _CRC_FROM = 21  # the CRC covers the batch from its attributes to its end
 _CONTROL_BATCH = 0x20
+_ENTRY = struct.Struct(">qi")  # offset (a batch's base offset) and length: every format
+_MAGIC_AT = 16  # after offset, length and a 4-byte field (v2: leader epoch; v0/v1: CRC)
+_COMPRESSION = 0x07
 
 
 def _crc32c_table() -> list[int]:
@@ -98,24 +105,54 @@ def _records(batch: bytes, base_offset: int, count: int) -> list[list[Any]]:
     return out
 
 
+def _legacy_message(data: bytes, pos: int, end: int, path: str) -> tuple[bool, bytes | None]:
+    """The message of a v0/v1 message-set entry (``data[pos:end]``): (intact, value).
+    An entry failing its CRC-32 is not intact; a compressed one is an error."""
+    crc, magic, attrs = struct.unpack_from(">Ibb", data, pos + 12)
+    if zlib.crc32(data[pos + _MAGIC_AT : end]) != crc:
+        return False, None
+    if attrs & _COMPRESSION:
+        offset = _ENTRY.unpack_from(data, pos)[0]
+        raise ValueError(
+            f"{path}: compressed message at offset {offset}; floodmark never compresses"
+        )
+    at = pos + 18 + (8 if magic == 1 else 0)  # v1 adds a timestamp
+    (key_len,) = struct.unpack_from(">i", data, at)
+    at += 4 + max(key_len, 0)
+    (value_len,) = struct.unpack_from(">i", data, at)
+    return True, None if value_len < 0 else data[at + 4 : at + 4 + value_len]
+
+
 def scan_segment(path: str, with_records: bool = True) -> tuple[list[list[Any]], int | None]:
-    """All records of one segment file and the offset after its last complete batch."""
+    """All records of one segment file and the offset after its last complete entry."""
     with open(path, "rb") as fh:
         data = fh.read()
     records: list[list[Any]] = []
     next_offset: int | None = None
     pos = 0
-    while pos + _HEADER.size <= len(data):
-        (base, length, _ple, magic, crc, attrs, last_delta, *_rest, count) = _HEADER.unpack_from(
+    while pos + _MAGIC_AT + 1 <= len(data):
+        base, length = _ENTRY.unpack_from(data, pos)
+        if length <= 0 or pos + 12 + length > len(data):
+            break  # preallocated zeros or a torn entry: the log ends here
+        if data[pos + _MAGIC_AT] in (0, 1):
+            intact, value = _legacy_message(data, pos, pos + 12 + length, path)
+            if not intact:
+                break  # a torn or corrupt message: Kafka's recovery truncates here too
+            if with_records:
+                records.append([base, _decode_value(value)])
+            next_offset = base + 1
+            pos += 12 + length
+            continue
+        if pos + _HEADER.size > len(data):
+            break
+        (_base, _len, _ple, magic, crc, attrs, last_delta, *_rest, count) = _HEADER.unpack_from(
             data, pos
         )
-        if length <= 0 or pos + 12 + length > len(data):
-            break  # preallocated zeros or a torn batch: the log ends here
         if crc32c(data[pos + _CRC_FROM : pos + 12 + length]) != crc:
             break  # a torn or corrupt batch: Kafka's recovery truncates here too
         if magic != 2:
-            raise ValueError(f"{path}: batch at byte {pos} has magic {magic}, expected 2")
-        if attrs & 0x07:
+            raise ValueError(f"{path}: batch at byte {pos} has magic {magic}, expected 0-2")
+        if attrs & _COMPRESSION:
             raise ValueError(
                 f"{path}: compressed batch at offset {base}; floodmark never compresses"
             )

@@ -1,12 +1,15 @@
-"""kafka_logdump reads Kafka's on-disk formats: record batch v2 segments and checkpoints.
+"""kafka_logdump reads Kafka's on-disk formats: record batch v2 segments, the message
+sets of 0.10 and before (magic 0 and 1), and checkpoints.
 
-The segments here are encoded by a small independent writer of the v2 format (varints
-zig-zag encoded, 61-byte batch header), so a decoding mistake shows up as a mismatch.
+The segments here are encoded by small independent writers of each format (v2: varints
+zig-zag encoded, 61-byte batch header; v0/v1: one message per entry, CRC-32 from the
+magic byte), so a decoding mistake shows up as a mismatch.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,52 @@ def test_a_replica_hw_is_capped_at_what_survived_on_disk(tmp_path: Path) -> None
     assert _disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == 1
     (tmp_path / "replication-offset-checkpoint").write_text("0\n0\n")
     assert _disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == -1
+
+
+def message(offset: int, value: bytes | None, magic: int = 1, attrs: int = 0) -> bytes:
+    """One v0/v1 message-set entry: offset, size, then CRC-32 over magic..value."""
+    key = struct.pack(">i", -1)
+    val = struct.pack(">i", -1) if value is None else struct.pack(">i", len(value)) + value
+    stamp = struct.pack(">q", 1_700_000_000_000) if magic == 1 else b""
+    body = struct.pack(">bb", magic, attrs) + stamp + key + val
+    msg = struct.pack(">I", zlib.crc32(body)) + body
+    return struct.pack(">qi", offset, len(msg)) + msg
+
+
+@pytest.mark.parametrize("magic", [0, 1])
+def test_message_sets_of_0_10_and_before_are_read(tmp_path: Path, magic: int) -> None:
+    d = write_partition(
+        tmp_path,
+        "t",
+        0,
+        {0: message(0, b"10", magic) + message(1, None, magic) + message(2, b"x", magic)},
+    )
+    (tmp_path / "replication-offset-checkpoint").write_text("0\n1\nt 0 2\n")
+    part = ld.dump(str(tmp_path), "t")["0"]
+    assert part["records"] == [[0, 10], [1, None], [2, "x"]]
+    assert part["leo"] == 3 and part["hw_checkpoint"] == 2 and part["epochs"] == []
+    assert not (d / "leader-epoch-checkpoint").exists()  # 0.10 keeps none
+    assert ld.dump(str(tmp_path), "t", summary=True)["0"]["leo"] == 3
+
+
+def test_a_message_failing_its_crc_or_torn_ends_the_log(tmp_path: Path) -> None:
+    bad = bytearray(message(1, b"2"))
+    bad[-1] ^= 0xFF
+    torn = message(2, b"3")[:-2]
+    write_partition(tmp_path, "t", 0, {0: message(0, b"1") + bytes(bad) + message(2, b"3")})
+    write_partition(tmp_path, "u", 0, {0: message(0, b"1") + torn})
+    assert ld.dump(str(tmp_path), "t")["0"]["records"] == [[0, 1]]
+    torn_part = ld.dump(str(tmp_path), "u")["0"]
+    assert torn_part["records"] == [[0, 1]] and torn_part["leo"] == 1
+
+
+def test_a_compressed_message_is_an_error(tmp_path: Path) -> None:
+    write_partition(tmp_path, "t", 0, {0: message(0, b"1", attrs=1)})
+    with pytest.raises(ValueError, match="compressed message at offset 0"):
+        ld.dump(str(tmp_path), "t")
+
+
+def test_a_log_upgraded_from_message_sets_to_batches_reads_both(tmp_path: Path) -> None:
+    write_partition(tmp_path, "t", 0, {0: message(0, b"5") + message(1, b"6") + batch(2, [b"7"])})
+    part = ld.dump(str(tmp_path), "t")["0"]
+    assert part["records"] == [[0, 5], [1, 6], [2, 7]] and part["leo"] == 3
