@@ -298,9 +298,8 @@ class _Run:
                     invoke: Line | None = None
                     if type(process) is int:
                         if t is invoke_t:
-                            if process in pending:
+                            if pending.setdefault(process, op) is not op:
                                 _twice(where, op.index, op.f, process, pending[process])
-                            pending[process] = op
                         else:
                             invoke = pending.pop(process, None)
                             cls = type(op)

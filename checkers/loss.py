@@ -83,8 +83,14 @@ class _FinalRead:
     values: set[int] = field(default_factory=set)
     """The values this final read returned (filled in by `LossChecker.result`, one key at
     a time: a final read holds a whole log)."""
-    offsets: set[int] = field(default_factory=set)
-    """The offsets it holds a record at (a value at two offsets counts at both)."""
+
+    def held_below(self, hw: int) -> set[int] | int:
+        """The offsets below ``hw`` this read holds a record at (a value at two offsets
+        counts at both); for a dense read (offsets 0, 1, 2, ...) just how many: the
+        offsets below that number."""
+        if self.kept.dense:
+            return max(0, min(hw, len(self.kept.offsets)))
+        return {o for o in self.kept.offsets if 0 <= o < hw}
 
     @property
     def op(self) -> Line:
@@ -98,6 +104,8 @@ class _Key:
     """value → the first ok poll that returned it."""
     top_poll: Line | None = None
     """The ok poll that reported the highest HW so far."""
+    top_hw: int = 0
+    """Its HW."""
     complete: list[_FinalRead] = field(default_factory=list)
     partial_values: set[int] = field(default_factory=set)
     partial_ops: list[Line] = field(default_factory=list)
@@ -152,9 +160,8 @@ class LossChecker:
         polled = st.polled
         for v in filterfalse(polled.__contains__, map(_VALUE, value.records)):
             polled[v] = op  # the first poll that showed v (most were shown before)
-        top = st.top_poll
-        if top is None or value.hw > top.value.hw:
-            st.top_poll = op
+        if value.hw > st.top_hw or st.top_poll is None:
+            st.top_poll, st.top_hw = op, value.hw
 
     def _final_read(self, op: Line, invoke: Line | None) -> None:
         value = op.value
@@ -183,11 +190,11 @@ class LossChecker:
         self._looked_for = 0
         for k, st in self._keys.items():
             for fr in st.complete:
-                fr.values, fr.offsets = set(fr.kept.values), set(fr.kept.offsets)
+                fr.values = set(fr.kept.values)
             not_seen = self._writes(k, st, lost_write, unseen)
             self._reads(k, st, lost_read, unseen, not_seen)
             for fr in st.complete:
-                fr.values, fr.offsets = set(), set()
+                fr.values = set()
         return {
             Anomaly.LOST_WRITE: lost_write.result(),
             Anomaly.LOST_READ: lost_read.result(),
@@ -234,7 +241,10 @@ class LossChecker:
             # complete final read must hold all of them; set differences in C find those
             # it does not.
             self._looked_for += len(first)
-            missing = [first.keys() - fr.values for fr in complete]
+            missing = [
+                set() if fr.values.issuperset(first) else first.keys() - fr.values
+                for fr in complete
+            ]
             if any(missing):
                 for v, op in first.items():
                     fr = next((fr for fr, m in zip(complete, missing, strict=True) if v in m), None)
@@ -271,11 +281,17 @@ class LossChecker:
                 continue
             self._looked_for += 1
             hw: int = top.value.hw
-            present = {o for o in fr.offsets if 0 <= o < hw}
-            accounted = present | {o for o in reported if 0 <= o < hw}
-            missing = hw - len(accounted)  # offsets below hw neither read nor reported
+            present = fr.held_below(hw)
+            if isinstance(present, int):  # offsets 0 .. present - 1
+                below = present
+                accounted = {o for o in reported if below <= o < hw}
+                first = below
+            else:
+                below, first = 0, 0
+                accounted = present | {o for o in reported if 0 <= o < hw}
+            missing = hw - below - len(accounted)  # offsets below hw neither read nor reported
             if missing > 0:
-                first = 0  # the first of them; found in at most len(accounted) + 1 steps
+                # the first of them; found in at most len(accounted) + 1 steps
                 while first in accounted:
                     first += 1
                 lost.note(partial(_lost_below_hw, k, hw, first, missing, top, fr))

@@ -23,7 +23,6 @@ read is counted at most once per anomaly; the witness is the read itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import eq, itemgetter
 from typing import ClassVar, Final
 
 from checkers.core import OK, Handler, WitnessBook, witness
@@ -33,8 +32,18 @@ from harness.contract.reader import Line
 from harness.contract.results import CheckResult
 
 _OK: Final = OpType.OK
-_OFFSET: Final = itemgetter(0)
 _POLL: Final = str(F.POLL)
+_FINAL_READ: Final = str(F.FINAL_READ)
+
+
+def _dense_from(records: list[tuple[int, int]], start: int) -> bool:
+    """Are the records at offsets ``start``, ``start + 1``, ... (no gap, no step back)?"""
+    n = len(records)
+    return (
+        records[0][0] == start
+        and records[-1][0] == start + n - 1
+        and (n < 3 or [o for o, _ in records] == list(range(start, start + n)))
+    )
 
 
 class PollOrderChecker:
@@ -50,21 +59,25 @@ class PollOrderChecker:
         self._skip = WitnessBook(Anomaly.POLL_SKIP)
         self._back = WitnessBook(Anomaly.NONMONOTONIC_POLL)
 
+    def handlers(self) -> dict[OpType, dict[str, Handler]]:
+        reads: dict[str, Handler] = {_FINAL_READ: self._read}
+        return {_OK: {_POLL: self._poll, **reads}, OpType.INFO: reads}
+
     def observe(self, op: Line, invoke: Line | None) -> None:
+        self.handlers()[op.type][op.f](op, invoke)
+
+    def _poll(self, op: Line, invoke: Line | None) -> None:
+        """The common case, dense from ``from``, is settled by one comparison of lists."""
         value = op.value
-        start: int = value.start if op.f == _POLL else 0
-        records = value.records
-        if not records:
-            return
-        # Fast path: dense from ``start``, which is the overwhelmingly common case.
-        n = len(records)
-        if (
-            records[0][0] == start
-            and records[-1][0] == start + n - 1
-            and (n < 3 or all(map(eq, map(_OFFSET, records), range(start, start + n))))
-        ):
-            return  # compared in C
-        self._slow(op, start, records)
+        records: list[tuple[int, int]] = value.records
+        if records and not _dense_from(records, value.start):
+            self._slow(op, value.start, records)
+
+    def _read(self, op: Line, invoke: Line | None) -> None:
+        """A final read: a read from offset 0."""
+        records: list[tuple[int, int]] = op.value.records
+        if records and not _dense_from(records, 0):
+            self._slow(op, 0, records)
 
     def _slow(self, op: Line, start: int, records: list[tuple[int, int]]) -> None:
         k: int = op.value.key
@@ -132,13 +145,14 @@ class SendOrderChecker:
         self._last.pop(op.process, None)
 
     def _ok(self, op: Line, invoke: Line | None) -> None:
-        k: int = op.value.key
+        value = op.value
+        k: int = value.key
         last = self._last.get(op.process)
         if last is None:
             last = self._last[op.process] = {}
         prev = last.get(k)
         last[k] = op
-        if prev is None or op.value.offset > prev.value.offset:
+        if prev is None or value.offset > prev.value.offset:
             return
         self._book.note(
             lambda: witness(

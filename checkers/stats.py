@@ -47,6 +47,8 @@ class _KeyAvailability:
     info: int = 0
     ok_times: array[int] = field(default_factory=lambda: array("q"))
     """When each ok send or poll on the key completed, in history order."""
+    recent: list[int] = field(default_factory=list)
+    """The latest of them, not yet moved into ``ok_times`` (`StatsFold._spill`)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +62,8 @@ class _Rate:
     pending: int = 0
     latency: array[int] = field(default_factory=lambda: array("q"))
     """Nanoseconds from invoke to ok, of every ok op (so ``len`` is the ok count)."""
+    recent: list[int] = field(default_factory=list)
+    """The latest of them, not yet moved into ``latency``."""
 
 
 Handler = Callable[[Line, "Line | None"], None]
@@ -95,15 +99,18 @@ class StatsFold:
 
     It is fed through `handlers` (one method per kind of op, so the hot path of an ok
     send or poll has no branch to take): completions only, never invokes; the invokes
-    still open at the end are given to `result`. An ok op costs three appends to
-    machine-integer arrays (its key's ok times, every ok time, its latency); the gaps
-    are measured at the end, in C."""
+    still open at the end are given to `result`. An ok op costs three list appends (its
+    key's ok time, every ok time, its latency: a list takes an int at well under half the
+    cost of an array of machine integers), moved into such arrays by numpy every `_SPILL`
+    ok ops; the gaps are measured at the end, in C."""
 
     def __init__(self) -> None:
         self._rates: dict[str, _Rate] = {}
         self._keys: dict[int, _KeyAvailability] = {}
         self._ok_times: array[int] = array("q")
         """When every ok send or poll on any key completed, in history order."""
+        self._recent: list[int] = []
+        """The latest of them, not yet moved into ``_ok_times``."""
         self._last_other: tuple[int, int] | None = None
         """(oks before it, time) of the last send or poll that did not end ok."""
 
@@ -136,26 +143,38 @@ class StatsFold:
         """The observer of an ok ``f`` (a send or poll): availability, latency, the
         longest gap on any key."""
         rate = self._rates.get(f) or self._rates.setdefault(f, _Rate())
-        latency, every = rate.latency.append, self._ok_times.append
+        latency, recent = rate.recent.append, self._recent
+        every = recent.append
         keys = self._keys
 
         def ok(op: Line, invoke: Line | None) -> None:
             assert invoke is not None
             t: int = op.time
             av = keys.get(op.value.key) or self._key(op.value.key)
-            av.ok_times.append(t)
+            av.recent.append(t)
             every(t)
             latency(t - invoke.time)
             if invoke.index < rate.first:
                 rate.first, rate.first_time = invoke.index, invoke.time
+            if len(recent) >= _SPILL:
+                self._spill()
 
         return ok
+
+    def _spill(self) -> None:
+        """Move the recent ok times and latencies into their arrays (OverflowError for one
+        beyond 64 bits, as an array's own append would raise)."""
+        _move(self._recent, self._ok_times)
+        for av in self._keys.values():
+            _move(av.recent, av.ok_times)
+        for rate in self._rates.values():
+            _move(rate.recent, rate.latency)
 
     def not_ok(self, op: Line, invoke: Line | None) -> None:
         """A send or poll that failed or ended indeterminate."""
         assert invoke is not None
         rate = self._rate(op.f, invoke)
-        self._last_other = (len(self._ok_times), op.time)
+        self._last_other = (len(self._ok_times) + len(self._recent), op.time)
         av = self._keys.get(op.value.key) or self._key(op.value.key)
         if op.type is _FAIL:
             rate.fail += 1
@@ -182,6 +201,7 @@ class StatsFold:
 
     def result(self, pending: Iterable[Line] = ()) -> dict[str, JSON]:
         """The statistics; ``pending`` are the client invokes that never completed."""
+        self._spill()
         for op in pending:
             if op.f in _WORKLOAD or op.f == _FINAL:
                 self._rate(op.f, op).pending += 1
@@ -209,6 +229,7 @@ class StatsFold:
     def longest_gap_any_key(self) -> float | None:
         """Seconds of the longest stretch between two consecutive ok sends or polls, any
         key; None when not one was ok."""
+        self._spill()
         if not self._ok_times:
             return None
         return round(_longest_step(self._ok_times, 0)[0] / 1e9, 3)
@@ -228,6 +249,7 @@ class StatsFold:
     def availability(self) -> dict[str, JSON]:
         """``stats.availability``: per key (as a string), its longest window without an ok
         send or poll over the workload's span, where that window lies, and its counts."""
+        self._spill()
         out: dict[str, JSON] = {}
         start, end = self._start(), self._end()
         for k in sorted(self._keys):
@@ -252,6 +274,29 @@ class StatsFold:
                 "info": av.info,
             }
         return out
+
+
+_SPILL: Final = 4096
+"""Recent ok ops are moved into arrays every this many."""
+
+
+def _move(recent: list[int], into: array[int]) -> None:
+    """Append ``recent`` to ``into`` (converted by numpy, in C) and empty it. A value that
+    does not fit in 64 bits is an OverflowError that names it: the op it came from is one
+    of the ``len(recent)`` ok ops up to the one being folded, which the error says."""
+    if not recent:
+        return
+    try:
+        into.frombytes(np.array(recent, dtype=np.int64).tobytes())
+    except OverflowError:
+        big = next(v for v in recent if not -(2**63) <= v < 2**63)
+        n = len(recent)
+        raise OverflowError(
+            f"the time or latency {big} of one of the {n} ok ops up to this one does not "
+            "fit in 64 bits"
+        ) from None
+    finally:
+        recent.clear()
 
 
 def _percentiles(ns: array[int]) -> dict[str, JSON]:

@@ -9,7 +9,7 @@ from typing import ClassVar
 import pytest
 
 from checkers import CHECKERS, Checker, check_history, check_ops
-from checkers.core import EVERY, RECORDS_SHOWN, WITNESS_CAP, Routed, op_json
+from checkers.core import EVERY, RECORDS_SHOWN, WITNESS_CAP, Kept, Routed, op_json
 from checkers.synthetic import Shape, write_history
 from harness.contract.glossary import LIVENESS, SAFETY, Anomaly
 from harness.contract.history import F, HistoryError, Op, OpType
@@ -214,3 +214,25 @@ def test_a_checkers_handlers_cover_exactly_what_it_wants() -> None:
         routed = {(t, f) for t, fs in c.handlers().items() for f in fs}
         wanted = {(t, str(f)) for f, ts in c.wants.items() for t in ts}
         assert routed == wanted, name
+
+
+@pytest.mark.parametrize(
+    ("records", "dense"),
+    [
+        ([], True),
+        ([[0, 5], [1, 6], [2, 7]], True),
+        ([[0, 5], [2, 6]], False),
+        ([[1, 5], [2, 6]], False),
+        ([[0, 2**63 + 1], [1, 6]], True),  # beyond 64 bits: kept as plain lists
+        ([[0, 5], [2**63 + 1, 6]], False),
+    ],
+)
+def test_a_kept_read_knows_whether_it_is_dense_and_gives_the_op_back_whole(
+    records: list[list[int]], dense: bool
+) -> None:
+    value = {"key": 1, "records": records, "hw": 2, "complete": True}
+    op = Line.from_op(Op(3, 0, 9, OpType.OK, F.FINAL_READ, value))
+    kept = Kept.of(op)
+    assert kept.dense is dense
+    assert list(zip(kept.offsets, kept.values, strict=True)) == [tuple(r) for r in records]
+    assert kept.op.to_json() == op.to_json()

@@ -153,3 +153,29 @@ def test_data_below_an_hw_seen_before_a_leader_change_must_not_vanish() -> None:
     r = h.check()
     assert counts(r) == {"lost-read": 1}
     assert "saw hw 2" in r.checkers["lost-read"].witnesses[0].message
+
+
+def test_the_hw_form_counts_a_hole_in_the_final_read_once_past_what_was_reported() -> None:
+    h = History()
+    for v in (7, 8, 9, 10):
+        h.send(0, 1, v, type="info")
+    h.poll(5, 1, 0, [[0, 7], [1, 8], [2, 9]], hw=5)
+    fr = h.final_read(9, 1, [[0, 7], [2, 9]])  # a hole at offset 1: not dense
+    r = h.check()
+    # value 8 at offset 1, then offsets 3 and 4 (the hole is also a skip of the read)
+    assert counts(r) == {"lost-read": 2, "poll-skip": 1}
+    hw = r.checkers["lost-read"].witnesses[1]
+    assert (hw.offset, hw.details["missing_offsets"]) == (3, 2)
+    assert indexes(r, "lost-read", 1)[1] == fr.index
+
+
+def test_the_hw_form_past_a_short_dense_final_read_skips_the_values_reported() -> None:
+    h = History()
+    for v in (7, 8, 9):
+        h.send(0, 1, v, type="info")
+    h.poll(5, 1, 0, [[0, 7], [1, 8], [2, 9]], hw=4)
+    h.final_read(9, 1, [[0, 7]])  # offsets 1 and 2 are lost values, offset 3 is a hole
+    r = h.check()
+    assert counts(r) == {"lost-read": 3}
+    hw = r.checkers["lost-read"].witnesses[2]
+    assert (hw.offset, hw.details["missing_offsets"]) == (3, 1)

@@ -153,3 +153,21 @@ def test_on_a_tie_the_window_from_the_start_comes_first() -> None:
         "fail": 0,
         "info": 0,
     }
+
+
+def test_a_key_beyond_64_bits_is_grouped_like_any_other() -> None:
+    big = 2**63 + 1  # a JSON integer msgspec reads, which no int64 holds
+    ops = [(big, "send", "ok", 5, 5), (0, "poll", "ok", 3, 2), (big, "poll", "ok", 1, 1)]
+    h = _workload(ops)
+    assert h.check().stats["availability"] == _model_availability(h.ops)
+
+
+def test_a_time_beyond_64_bits_is_a_statistics_note_that_names_it() -> None:
+    h = _workload([(0, "send", "ok", 5, 5)] * 3)
+    past = 2**63 // 10**6 + 1  # ms: a completion time no int64 holds (JSON has it)
+    h.add(9, "invoke", "send", {"key": 0, "value": 99}, dt_ms=1)
+    h.add(9, "ok", "send", {"key": 0, "value": 99, "offset": 3}, dt_ms=past)
+    result = h.check()
+    assert result.verdict.value != "invalid"  # statistics are no verdict
+    notes = " ".join(str(n) for n in result.stats["notes"])
+    assert "statistics failed" in notes and "does not fit in 64 bits" in notes
