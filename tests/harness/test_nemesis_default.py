@@ -78,7 +78,7 @@ def test_a_triggered_fault_is_executed_and_recorded_with_its_trigger(tmp_path: P
     first = ops[0]
     assert first.process == NEMESIS and first.f in ("start-kill", "start-lose-unfsynced")
     assert isinstance(first.value, dict)
-    assert first.value["target"] == {"target": "one", "nodes": ["n1"]}
+    assert first.value["target"] == {"target": "leader", "key": 0}  # looked up when it runs
     assert first.value["trigger"] == {"name": "isr-alone", "key": 0, "leader": "n1",
                                       "epoch": 1, "leo": 10, "hw": 10, "isr": ["n1"]}  # fmt: skip
     heals = ops[1:]
