@@ -65,8 +65,10 @@ EVERY: Final = frozenset(OpType)
 COMPLETIONS: Final = frozenset({OpType.OK, OpType.FAIL, OpType.INFO})
 OK: Final = frozenset({OpType.OK})
 
-_OFFSET: Final = itemgetter(0)
-_VALUE: Final = itemgetter(1)
+OFFSET: Final = itemgetter(0)
+"""A record's offset (records are ``[offset, value]`` pairs)."""
+VALUE: Final = itemgetter(1)
+"""A record's value."""
 
 RECORDS_SHOWN: Final = 20
 """Longer ``records`` lists in witness ops are cut to an excerpt of this many."""
@@ -134,8 +136,8 @@ class Kept:
         offsets: Sequence[int]
         values: Sequence[int]
         try:  # numpy converts to machine integers at under half the cost of an array
-            o = np.fromiter(map(_OFFSET, records), dtype=np.int64, count=n)
-            v = np.fromiter(map(_VALUE, records), dtype=np.int64, count=n)
+            o = np.fromiter(map(OFFSET, records), dtype=np.int64, count=n)
+            v = np.fromiter(map(VALUE, records), dtype=np.int64, count=n)
         except OverflowError:  # beyond 64 bits: plain lists
             offsets, values = [o for o, _ in records], [v for _, v in records]
             dense = offsets == list(range(n))

@@ -53,16 +53,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import filterfalse
-from operator import itemgetter
 from typing import ClassVar, Final
 
-from checkers.core import EVERY, OK, Handler, Kept, WitnessBook, witness
+from checkers.core import EVERY, OK, VALUE, Handler, Kept, WitnessBook, witness
 from harness.contract.glossary import Anomaly
 from harness.contract.history import F, OpType
 from harness.contract.reader import Line
 from harness.contract.results import CheckResult, Witness
-
-_VALUE: Final = itemgetter(1)
 
 _FAIL: Final = OpType.FAIL
 _FINAL_READ: Final = str(F.FINAL_READ)
@@ -158,7 +155,7 @@ class LossChecker:
         value = op.value
         st = self._keys.get(value.key) or self._key(value.key)
         polled = st.polled
-        for v in filterfalse(polled.__contains__, map(_VALUE, value.records)):
+        for v in filterfalse(polled.__contains__, map(VALUE, value.records)):
             polled[v] = op  # the first poll that showed v (most were shown before)
         if value.hw > st.top_hw or st.top_poll is None:
             st.top_poll, st.top_hw = op, value.hw

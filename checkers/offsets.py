@@ -33,7 +33,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import filterfalse
-from operator import itemgetter
 from typing import ClassVar, Final
 
 from checkers.core import OK, Handler, Kept, WitnessBook, witness
@@ -44,7 +43,6 @@ from harness.contract.results import CheckResult
 
 _REPLICA_DUMP: Final = str(F.REPLICA_DUMP)
 _SEND: Final = str(F.SEND)
-_OFFSET, _VALUE = itemgetter(0), itemgetter(1)
 _LONG: Final = 256
 """Reads of at least this many records (final reads, replica dumps: whole logs) are
 compared with `_Placed.agreed` first."""

@@ -33,8 +33,9 @@ from docker.models.containers import Container
 
 from harness.contract.history import JSON, NEMESIS, Op, Phase
 from harness.contract.roles import Cluster, FaultOp, NemesisContext, NemesisOption
+from harness.contract.schedule import heals_everything
 
-from .schedule import cycling, heals_everything
+from .schedule import cycling
 
 AGENT: Final = "/opt/floodmark/agent"
 """Where the node images carry `faults/agent/`."""

@@ -28,9 +28,7 @@ from collections.abc import Callable, Iterator
 
 from harness.contract.history import JSON, Phase
 from harness.contract.roles import FaultOp, NemesisContext
-from harness.contract.schedule import HEAL_ALL, heals_everything
-
-__all__ = ["cycle", "cycling", "heal_all", "heals_everything"]
+from harness.contract.schedule import HEAL_ALL
 
 
 def cycle(ctx: NemesisContext, start_value: Callable[[random.Random], JSON]) -> Iterator[FaultOp]:

@@ -15,11 +15,11 @@ from typing import Final
 
 from harness.contract.history import JSON
 
+from ..network.partition import MODES
 from .seen import Role, Seen
 from .trigger import Action, Spot, Trigger, one
 
 PACKAGES: Final = ("pause", "partition")
-MODES: Final = ("blackhole", "refuse")
 
 
 def _change(seen: Seen) -> list[Spot]:

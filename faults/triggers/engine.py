@@ -159,11 +159,12 @@ class TriggerEngine:
     def _due(self, at: float) -> list[FaultOp]:
         """The held stops due ``at``; the cool-down starts when the last one is out."""
         out: list[FaultOp] = []
-        for name in ("pending", "follow_up"):
-            stop: FaultOp | None = getattr(self, name)
-            if stop is not None and stop.at <= at:
-                out.append(stop)
-                setattr(self, name, None)
+        if self.pending is not None and self.pending.at <= at:
+            out.append(self.pending)
+            self.pending = None
+        if self.follow_up is not None and self.follow_up.at <= at:
+            out.append(self.follow_up)
+            self.follow_up = None
         if out and self.pending is None and self.follow_up is None:
             self.quiet_until = at + self.pace.cool_down
         return out

@@ -24,6 +24,7 @@ from typing import Final
 
 from harness.contract.history import JSON
 
+from ..network.partition import MODES
 from .seen import Role, Seen
 from .trigger import Action, Spot, Trigger, leader_of, pick
 
@@ -36,7 +37,6 @@ cut after about five seconds on average, at a moment the seed draws."""
 CUT_S: Final = 3.0
 """``leader-cut`` lasts at least this long: the leader must notice its followers are gone
 (``replica.lag.time.max.ms``) and a round of samples must show the ISR of one."""
-MODES: Final = ("blackhole", "refuse")
 
 
 def _alone(seen: Seen) -> list[Spot]:

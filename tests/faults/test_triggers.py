@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from faults.network import partition
 from faults.triggers import election, isr, power, truncation
 from faults.triggers.registry import TRIGGERS
 from faults.triggers.seen import Replica, Role, Seen, Tracker, round_of
@@ -70,7 +71,7 @@ def test_leader_cut_cuts_the_leader_from_its_peers_only() -> None:
     assert action is not None and action.package == "partition"
     assert isinstance(action.value, dict)
     assert action.value["shape"] == "leader-peers" and action.value["key"] == 0
-    assert action.value["mode"] in isr.MODES
+    assert action.value["mode"] in partition.MODES
     assert isr.LEADER_CUT.act(spot, seen(healthy()), random.Random(2), ("kill",)) is None
 
 
@@ -153,7 +154,7 @@ def test_leader_change_fires_on_a_new_leader_in_a_higher_epoch() -> None:
     assert acts == {("pause", "['n2']"), ("pause", "['n1']"), ("partition", "leader")}
     cut = election.LEADER_CHANGE.act(spot, seen(after, before), random.Random(0), ("partition",))
     assert cut is not None and isinstance(cut.value, dict)
-    assert cut.value["key"] == 0 and cut.value["mode"] in election.MODES
+    assert cut.value["key"] == 0 and cut.value["mode"] in partition.MODES
 
 
 def test_leader_change_fires_on_two_claims_and_not_on_a_steady_leader() -> None:
