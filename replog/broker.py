@@ -274,17 +274,24 @@ class Broker:
         """Group commit: wait until everything below `upto` is fsynced. One flush runs at
         a time per partition, in a worker thread; appends made while it runs share the
         next one."""
-        while r.log.recovery_point < upto and self.running:
-            task = self._flush_tasks.get(r.key)
-            if task is None or task.done():  # done: its bookkeeping callback is pending
-                task = asyncio.create_task(r.log.flush_async())
-                self._flush_tasks[r.key] = task
-                task.add_done_callback(partial(self._flush_done, r.key))
-            await asyncio.shield(task)
+        while r.log.recovery_point < upto <= r.log.leo and self.running:  # a cut: stop
+            await asyncio.shield(self._flush(r))
 
-    def _flush_done(self, key: int, task: asyncio.Task[None]) -> None:
-        if self._flush_tasks.get(key) is task:
-            del self._flush_tasks[key]
+    def _flush(self, r: Replica) -> asyncio.Task[None]:
+        """The partition's running flush, or a new one. A leader's HW counts its own
+        records only once its flush policy is met, so each flush may move the HW."""
+        task = self._flush_tasks.get(r.key)
+        if task is None or task.done():  # done: its bookkeeping callback is pending
+            task = asyncio.create_task(r.log.flush_async())
+            self._flush_tasks[r.key] = task
+            task.add_done_callback(partial(self._flush_done, r))
+        return task
+
+    def _flush_done(self, r: Replica, task: asyncio.Task[None]) -> None:
+        if self._flush_tasks.get(r.key) is task:
+            del self._flush_tasks[r.key]
+        if not task.cancelled() and task.exception() is None:
+            r.maybe_advance_hw()
 
     async def apply_partition(self, key: int, p: dict[str, Any]) -> None:
         """Take on one partition's state from LeaderAndIsr: a newer leader epoch makes this
@@ -304,6 +311,8 @@ class Broker:
             await old.stop()
         if leader == self.node_id:
             r.become_leader(epoch, isr, version, replicas)
+            if r.log.flush_due():  # records fetched but not yet fsynced hold the HW back
+                self._flush(r)
         else:
             r.become_follower(leader, epoch, isr, version, replicas)
             if leader is not None:

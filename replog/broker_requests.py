@@ -71,6 +71,7 @@ async def produce(b: Broker, msg: Message) -> Message | None:
     r = b.replica(key)
     try:
         offset = r.append_as_leader(value, acks)
+        epoch = r.leader_epoch  # with the offset, it names this record (no await between)
     except ReplicaError as e:
         if acks == 0:
             b.log.info("key %s: acks=0 produce dropped: %s", key, e.message)
@@ -80,11 +81,12 @@ async def produce(b: Broker, msg: Message) -> Message | None:
         await b.flush_until(r, offset + 1)
     if acks == 0:
         return None
+    r.check_appended(offset, epoch)  # deposed during the flush: the record may be gone
     if acks == 1:
         return {"offset": offset}
     try:
         async with asyncio.timeout(timeout_ms / 1000):
-            await r.wait_committed(offset)
+            await r.wait_committed(offset, epoch)
     except TimeoutError:
         raise ReplicaError(
             ErrorCode.REQUEST_TIMED_OUT,

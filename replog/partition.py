@@ -4,7 +4,9 @@ Vocabulary (as in Kafka and floodmark's DESIGN.md §1):
 
 - **LEO** (log end offset): the offset the next appended record gets (`PartitionLog.leo`).
 - **HW** (high watermark): records below it are committed. A *leader* sets
-  ``HW = min(LEO of every ISR member)`` and never moves it backwards; a *follower* sets
+  ``HW = min(LEO of every ISR member)`` and never moves it backwards (its own LEO counts
+  only as far as its flush policy allows: records it must fsync count once they are, as
+  a follower reports a fetched batch only after fsyncing it); a *follower* sets
   ``HW = min(own LEO, HW in the leader's last fetch response)``. Consumers read below it.
 - **ISR**: the leader tracks, per follower, ``lastCaughtUpTime``: the time of the latest
   fetch whose offset reached the leader's LEO *at that fetch* (or reached the LEO the
@@ -13,7 +15,9 @@ Vocabulary (as in Kafka and floodmark's DESIGN.md §1):
   its fetch offset (its LEO) reaches the HW. The leader only *proposes* ISR changes; they
   take effect when the controller accepts them (AlterIsr), versioned by ``isr_version``.
 - **acks=all**: refused with NOT_ENOUGH_REPLICAS when the ISR is smaller than
-  ``min.insync.replicas``; otherwise answered when the HW passes the record.
+  ``min.insync.replicas``; otherwise answered when the HW passes the record, provided the
+  record at its offset is still the one appended (same leader epoch): a leader deposed
+  and re-elected meanwhile may hold another record there.
 - **leader epoch**: every leader change bumps it. The leader adds ``(epoch, LEO)`` to its
   epoch cache when it takes over; followers copy the epoch of every record they fetch.
 - **truncation** before following a new leader:
@@ -76,6 +80,8 @@ class RemoteReplica:
 @dataclass(slots=True)
 class PendingAck:
     offset: int
+    epoch: int
+    """The leader epoch the record was appended in: it identifies the record."""
     future: asyncio.Future[int] = field(repr=False)
 
 
@@ -248,14 +254,56 @@ class Replica:
         self._notify()
         return offset
 
-    def wait_committed(self, offset: int) -> asyncio.Future[int]:
-        """A future resolved with `offset` when the HW passes it (or failed with an error)."""
+    def wait_committed(self, offset: int, epoch: int) -> asyncio.Future[int]:
+        """A future resolved with `offset` when the HW passes the record appended there in
+        leader epoch `epoch`, failed with LEADERSHIP_LOST if this replica no longer leads in
+        that epoch (the record may be gone, or another may stand at `offset`)."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if self.hw > offset:
-            fut.set_result(offset)
+        if not self.leads_with(offset, epoch):
+            fut.set_exception(self._deposed(offset, epoch))
+        elif self.hw > offset:
+            self._settle(PendingAck(offset, epoch, fut))
         else:
-            self.pending.append(PendingAck(offset, fut))
+            self.pending.append(PendingAck(offset, epoch, fut))
         return fut
+
+    def leads_with(self, offset: int, epoch: int) -> bool:
+        """Whether this replica still leads in `epoch` and holds the record it appended at
+        `offset` then (a leader never truncates within its own epoch)."""
+        return (
+            self.role is Role.LEADER
+            and self.leader_epoch == epoch
+            and offset < len(self.log.epochs)
+            and self.log.epochs[offset] == epoch
+        )
+
+    def check_appended(self, offset: int, epoch: int) -> None:
+        """LEADERSHIP_LOST unless `leads_with(offset, epoch)`."""
+        if not self.leads_with(offset, epoch):
+            raise self._deposed(offset, epoch)
+
+    def _deposed(self, offset: int, epoch: int) -> ReplicaError:
+        return ReplicaError(
+            ErrorCode.LEADERSHIP_LOST,
+            f"offset {offset} of key {self.key} was appended in leader epoch {epoch}, but "
+            f"{self.node_id} is now {self.role} in epoch {self.leader_epoch}; the record may "
+            "be gone",
+        )
+
+    def _settle(self, p: PendingAck) -> None:
+        """Answer a waiter whose offset is below the HW."""
+        if not self.leads_with(p.offset, p.epoch):
+            p.future.set_exception(self._deposed(p.offset, p.epoch))
+        elif len(self.isr) < self.settings.min_insync_replicas:
+            p.future.set_exception(
+                ReplicaError(
+                    ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+                    f"offset {p.offset} committed with ISR {self.isr}, smaller than "
+                    f"min.insync.replicas={self.settings.min_insync_replicas}",
+                )
+            )
+        else:
+            p.future.set_result(p.offset)
 
     def fail_pending(self, code: ErrorCode, message: str) -> None:
         for p in self.pending:
@@ -267,7 +315,7 @@ class Replica:
         """Leader: HW = min LEO over the ISR (never backwards); resolve acks=all waiters."""
         if self.role is not Role.LEADER:
             return
-        leos = [self.log.leo]
+        leos = [self.log.durable_end]
         for r in self.isr:
             if r != self.node_id:
                 leos.append(self.remotes[r].leo if r in self.remotes else -1)
@@ -276,23 +324,12 @@ class Replica:
             self._set_hw(new_hw)
             self._notify()
         if self.pending and self.pending[0].offset < self.hw:
-            small_isr = len(self.isr) < self.settings.min_insync_replicas
             keep = []
             for p in self.pending:
                 if p.offset >= self.hw:
                     keep.append(p)
-                elif p.future.done():
-                    continue
-                elif small_isr:
-                    p.future.set_exception(
-                        ReplicaError(
-                            ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-                            f"offset {p.offset} committed with ISR {self.isr}, smaller than "
-                            f"min.insync.replicas={self.settings.min_insync_replicas}",
-                        )
-                    )
-                else:
-                    p.future.set_result(p.offset)
+                elif not p.future.done():
+                    self._settle(p)
             self.pending = keep
 
     def on_follower_fetch(self, node: str, offset: int) -> list[str] | None:

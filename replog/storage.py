@@ -181,6 +181,7 @@ class PartitionLog:
         self._fd_base = -1
         self._dirty_fds: set[int] = set()
         self.recovery_point = 0
+        self._truncations = 0  # bumped by every cut: a flush that spans one must not count
         self._recover()
         self.epoch_cache = LeaderEpochCache(directory / EPOCH_CHECKPOINT, log)
         self.epoch_cache.truncate_from_end(self.leo + 1)  # epochs starting past the end
@@ -195,6 +196,13 @@ class PartitionLog:
     @property
     def unflushed(self) -> int:
         return self.leo - self.recovery_point
+
+    @property
+    def durable_end(self) -> int:
+        """The end of what may count towards the high watermark: the LEO, or the recovery
+        point while the flush policy says an fsync is due (records the policy wants
+        durable are not counted until they are)."""
+        return self.recovery_point if self.flush_due() else self.leo
 
     def segment_bases(self) -> list[int]:
         return sorted(int(p.stem) for p in self.dir.glob("*.log") if p.stem.isdigit())
@@ -297,9 +305,11 @@ class PartitionLog:
         """`flush` with the fsyncs in a worker thread, so the event loop keeps serving.
 
         The descriptors are duplicated first, so a concurrent roll or truncation cannot
-        close them under the worker. Appends made meanwhile wait for the next flush.
+        close them under the worker. Appends made meanwhile wait for the next flush, and
+        so does everything after a truncation made meanwhile: records appended after the
+        cut went to descriptors this flush did not sync.
         """
-        leo = self.leo
+        leo, truncations = self.leo, self._truncations
         dups = [os.dup(fd) for fd in self._dirty_fds]
         self._dirty_fds.clear()
 
@@ -312,7 +322,8 @@ class PartitionLog:
                     os.close(fd)
 
         await asyncio.to_thread(sync)
-        self.recovery_point = max(self.recovery_point, min(leo, self.leo))
+        if self._truncations == truncations:
+            self.recovery_point = max(self.recovery_point, min(leo, self.leo))
 
     def truncate_to(self, offset: int) -> int:
         """Cut the log to end at `offset` (drop offsets >= it); returns records dropped."""
@@ -337,6 +348,7 @@ class PartitionLog:
         del self.epochs[offset:]
         del self.values[offset:]
         self.recovery_point = min(self.recovery_point, offset)
+        self._truncations += 1
         self.epoch_cache.truncate_from_end(offset)
         return dropped
 
