@@ -107,9 +107,9 @@ def inspect_dist(given: str | Path) -> Dist:
         raise DistError(f"--kafka-dist {given}: {e}") from None
     if not kraft:
         raise DistError(
-            f"--kafka-dist {given}: Kafka {dist.version} needs ZooKeeper mode, not supported "
-            f"yet; a distribution must be Kafka {'.'.join(map(str, KRAFT_SINCE))} or newer "
-            "(KRaft)"
+            f"--kafka-dist {given}: Kafka {dist.version} needs ZooKeeper mode, which floodmark "
+            "runs for the releases of its table (--kafka-version), not yet for a "
+            f"distribution: it must be Kafka {'.'.join(map(str, KRAFT_SINCE))} or newer (KRaft)"
         )
     return dist
 

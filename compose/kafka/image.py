@@ -8,8 +8,8 @@ Names, as `compose.images` knows them (`spec_for` turns a name into its spec):
     kafka-dist@/abs/path        a user's build (an archive or a directory of jars)
 
 Inputs (their hash decides whether to rebuild): the Dockerfile, pom.xml, the start
-script, both logging configs, the log dump tool, the fault agent, and the release's
-version, Scala suffix and logging profile (recipe entries); for a distribution, its jars
+scripts, both logging configs, the log dump tool, the fault agent, and the release's
+version, Scala suffix and pom profiles (recipe entries); for a distribution, its jars
 (or its archive) instead of the pom. Tags: ``floodmark/kafka:<version>-<hash12>`` and
 ``floodmark/kafka:<version>``; ``floodmark/kafka:dist-<hash12>`` for a distribution.
 """
@@ -32,6 +32,7 @@ JRE: Final = "openjdk-17-jre-headless (Debian bookworm)"
 _LAYOUT: Final = {
     "Dockerfile": "compose/kafka/Dockerfile",
     "start-kafka.sh": "compose/kafka/start-kafka.sh",
+    "start-zookeeper.sh": "compose/kafka/start-zookeeper.sh",
     "log4j.properties": "compose/kafka/log4j.properties",
     "log4j2.properties": "compose/kafka/log4j2.properties",
     "kafka_logdump.py": "compose/kafka/kafka_logdump.py",
@@ -60,7 +61,7 @@ def release_spec(r: Release, name: str | None = None) -> ImageSpec:
         tag_prefix=f"{r.version}-",
         base="base",
         context={**_LAYOUT, "pom.xml": "compose/kafka/pom.xml"},
-        recipe={"kafka": r.version, "scala": r.scala, "logging": r.logging.value, "jre": JRE},
+        recipe={"kafka": r.version, "scala": r.scala, "profiles": ",".join(r.profiles), "jre": JRE},
         prepare=functools.partial(resolve_jars, release=r),
     )
 

@@ -2,9 +2,11 @@
 
 The image's ``prepare`` step (`compose.spec.Prepare`, bound to one row of
 `compose.kafka.releases.RELEASES`): runs ``mvn dependency:copy-dependencies`` on the
-context's ``pom.xml`` with that release's version, Scala suffix and logging profile
+context's ``pom.xml`` with that release's version, Scala suffix and profiles
 (``-Dkafka.version=4.1.1 -Dkafka.scala=2.13 -P log4j2``: ``kafka_2.13`` and its runtime
-dependencies, plus the logging binding its distribution ships) and leaves the jars in
+dependencies, plus the logging binding its distribution ships; ``-P bundled,jaxb`` for
+0.10.2.2, whose pom brings its binding and which needs ``jaxb-api`` on Java 17) and
+leaves the jars in
 ``<context>/libs/``. Maven's local repository (``~/.m2``) caches
 them, so a rebuild after a change to the Dockerfile resolves nothing over the network.
 
@@ -89,7 +91,7 @@ def _mvn_args(pom: str, out: str, release: Release) -> list[str]:
         f"-Dkafka.version={release.version}",
         f"-Dkafka.scala={release.scala}",
         "-P",
-        release.logging.value,
+        ",".join(release.profiles),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={out}",
     ]

@@ -7,14 +7,23 @@ Maven Central into an image of its own (`compose.kafka.image.release_spec`) the 
 a run asks for it (``floodmark run --system kafka --kafka-version 4.1.1``); the image is
 cached and rebuilt only when its inputs change (the version is one of them).
 
+The metadata column decides the cluster's shape (`harness.systems.kafka`): a KRaft row
+runs N brokers and one KRaft controller node, a ZooKeeper row N brokers and one
+ZooKeeper node (``zk``, run from the same image: the ``zookeeper`` jar is a dependency of
+every ZooKeeper-era broker). What else differs by release is derived from the version,
+never spelled per row: the logging binding (`logging_of`), the Java EE jars Java 17 no
+longer ships (`needs_jaxb`), and whether the brokers serve idempotent producers
+(`idempotent_producer`) and fetches from followers (`follower_fetching`). librdkafka
+needs nothing for 0.10: it asks a 0.10 broker for its API versions like any other
+(measured with librdkafka 2.16.0).
+
 Every row was checked against Maven Central on 2026-12-02 (the broker pom resolves;
 ``mvn dependency:get -Dartifact=org.apache.kafka:kafka_<scala>:<version>:pom``). The
-ZooKeeper-era rows are there so that adding ZooKeeper mode is a matter of flipping them,
-and so that asking for one says why it cannot run yet instead of "unknown version"::
+ZooKeeper-era rows not yet run say why instead of "unknown version"::
 
-    >>> release("0.10.2.2")
+    >>> release("1.1.1")
     Traceback (most recent call last):
-    UnsupportedRelease: Kafka 0.10.2.2 needs ZooKeeper mode, not supported yet; supported: ...
+    UnsupportedRelease: Kafka 1.1.1 is not supported yet (...); supported: ...
 """
 
 from __future__ import annotations
@@ -38,6 +47,10 @@ class Logging(enum.Enum):
     """The logging backend a distribution ships; its value is the pom.xml profile that
     adds the same binding to the jars resolved from Maven Central."""
 
+    BUNDLED = "bundled"
+    """The broker's own pom brings SLF4J over Log4j 1.2 (``slf4j-log4j12``, ``log4j``):
+    Kafka before 3.0 (measured for 0.10.2.2 and 0.11.0.3); configured by
+    log4j.properties."""
     RELOAD4J = "log4j1"
     """SLF4J over reload4j (Log4j 1.2 API), Kafka 3.x; configured by log4j.properties."""
     LOG4J2 = "log4j2"
@@ -68,13 +81,17 @@ class Release:
     def logging(self) -> Logging:
         return logging_of(self.version)
 
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The pom.xml profiles that resolve this release's image (`compose.kafka.jars`):
+        its logging binding's, and ``jaxb`` where it needs `needs_jaxb`."""
+        return (self.logging.value, *(["jaxb"] if needs_jaxb(self.version) else []))
+
     def why_not(self) -> str:
         """Why this release cannot run yet (empty when it can)."""
         if self.supported:
             return ""
-        if self.metadata is Metadata.ZOOKEEPER:
-            return f"Kafka {self.version} needs ZooKeeper mode, not supported yet"
-        return f"Kafka {self.version} is not supported yet ({self.note})"
+        return f"Kafka {self.version} is not supported yet ({self.note or 'not run yet'})"
 
 
 K, Z = Metadata.KRAFT, Metadata.ZOOKEEPER
@@ -89,12 +106,13 @@ RELEASES: Final[tuple[Release, ...]] = (
     Release("3.9.2", "2.13", K, True, "the last release with ZooKeeper mode (run in KRaft)"),
     Release("3.8.1", "2.13", K, True),
     Release("3.7.2", "2.13", K, True),
-    Release("2.8.2", "2.13", Z, False, "KRaft early access only"),
-    Release("1.1.1", "2.12", Z, False, "leader epochs (KIP-101) with KIP-279's fix"),
-    Release("0.11.0.3", "2.11", Z, False, "leader epochs (KIP-101), message format v2"),
-    Release("0.10.2.2", "2.11", Z, False, "HW truncation: KIP-101's data loss; format v1"),
+    Release("2.8.2", "2.13", Z, False, "KRaft early access only; ZooKeeper mode not run yet"),
+    Release("1.1.1", "2.12", Z, False, "leader epochs (KIP-101) with KIP-279's fix; not run yet"),
+    Release("0.11.0.3", "2.11", Z, True, "leader epochs (KIP-101), message format v2"),
+    Release("0.10.2.2", "2.11", Z, True, "HW truncation: KIP-101's data loss; format v1"),
 )
-"""Newest first. ``supported`` rows run in KRaft mode (one controller, N brokers)."""
+"""Newest first. A ``supported`` row runs in its metadata mode: KRaft (one controller
+node, N brokers) or ZooKeeper (one ZooKeeper node, N brokers)."""
 
 DEFAULT_VERSION: Final = "3.9.2"
 """The release ``--system kafka`` runs when no ``--kafka-version`` is given."""
@@ -116,8 +134,41 @@ def version_key(version: str) -> tuple[int, ...]:
 
 
 def logging_of(version: str) -> Logging:
-    """The logging backend of a release: Log4j 2 from 4.0 on (KIP-653), reload4j before."""
-    return Logging.LOG4J2 if version_key(version) >= (4,) else Logging.RELOAD4J
+    """The logging backend of a release: Log4j 2 from 4.0 on (KIP-653), reload4j in 3.x,
+    the pom's own Log4j 1.2 binding before."""
+    key = version_key(version)
+    if key >= (4,):
+        return Logging.LOG4J2
+    return Logging.RELOAD4J if key >= (3,) else Logging.BUNDLED
+
+
+JAVA_11_SINCE: Final = (2, 1)
+"""Kafka runs on Java 11+ from 2.1 (KAFKA-7264); before, it uses ``javax.xml.bind``,
+which Java 11 removed from the JDK."""
+
+
+def needs_jaxb(version: str) -> bool:
+    """Whether the release needs ``jaxb-api`` on its classpath to start on Debian's Java 17
+    (without it 0.10.2.2 dies with ``NoClassDefFoundError: javax/xml/bind/...``)."""
+    return version_key(version) < JAVA_11_SINCE
+
+
+IDEMPOTENCE_SINCE: Final = (0, 11)
+"""The idempotent producer (KIP-98, ``InitProducerId``) needs brokers of 0.11 or newer."""
+
+
+def idempotent_producer(version: str) -> bool:
+    """Whether the release's brokers serve idempotent producers."""
+    return version_key(version) >= IDEMPOTENCE_SINCE
+
+
+FOLLOWER_FETCHING_SINCE: Final = (2, 4)
+"""Brokers serve fetches from a follower in the client's rack (KIP-392,
+``replica.selector.class``) from 2.4 on."""
+
+
+def follower_fetching(version: str) -> bool:
+    return version_key(version) >= FOLLOWER_FETCHING_SINCE
 
 
 def supported() -> tuple[Release, ...]:
@@ -154,7 +205,9 @@ def table() -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
             f"`{r.version}`" + (" (default)" if r.version == DEFAULT_VERSION else ""),
             f"`{r.artifact}`",
             r.metadata.value,
-            "yes (KRaft)" if r.supported else "not yet",
+            f"yes ({'KRaft' if r.metadata is Metadata.KRAFT else 'ZooKeeper'})"
+            if r.supported
+            else "not yet",
             r.note,
         )
         for r in RELEASES

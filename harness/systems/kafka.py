@@ -1,8 +1,19 @@
-"""The Apache Kafka system adapter (KRaft): cluster layout, clients, replica introspection.
+"""The Apache Kafka system adapter: cluster layout, clients, replica introspection.
 
-Topology: brokers ``n1..nN`` (``process.roles=broker``, node ids 1..N) and one KRaft
-controller node ``controller`` (node id 100). Every node is alone on its own internal
-network with Toxiproxy (`compose.docker_cluster`), so every link goes through a proxy.
+Topology: brokers ``n1..nN`` (node ids 1..N) and one metadata node, as the release's row
+of `compose.kafka.releases.RELEASES` says (`METADATA_NODES`):
+
+- KRaft: ``controller``, a KRaft controller (``process.roles=controller``, node id 100);
+  brokers have ``process.roles=broker``.
+- ZooKeeper (0.10.2.2, 0.11.0.3): ``zk``, one standalone ZooKeeper run from the release's
+  jars; the Kafka controller is whichever broker ZooKeeper elects, and it talks to the
+  other brokers over the peer links. ``zk`` is the plan's controller node, so the faults
+  that aim at "the controller" aim at it and the brokers-only faults never count it.
+  A killed broker restarted before its ZooKeeper session expired cannot register again;
+  ``zookeeper.session.timeout.ms`` is short (6 s) and start-kafka.sh retries the start.
+
+Every node is alone on its own internal network with Toxiproxy
+(`compose.docker_cluster`), so every link goes through a proxy.
 
 A Kafka broker advertises ONE address per listener, yet each directed link needs its own
 proxy. So the peer proxies are bound per source network (`ProxyPlan.listen_node`): inside
@@ -15,8 +26,11 @@ since ``n1-n2`` and ``n1-n3`` share one address (Toxiproxy's on net-n1)::
     nI-nJ          toxiproxy@net-nI         9100+J  nJ:9100+J         nI's replica fetches from nJ
     nI-controller  toxiproxy@net-nI         9093    controller:9093   nI's heartbeats, metadata
     controller-nI  toxiproxy@net-controller 9100+I  nI:9100+I         nothing: KRaft brokers pull
+    nI-zk          toxiproxy@net-nI         2181    zk:2181           nI's ZooKeeper session
+    zk-nI          toxiproxy@net-zk         9100+I  nI:9100+I         nothing: ZooKeeper never dials
     client-nI      all networks, published  H_c     nI:9094           the test's clients
     admin-nI       all networks, published  H_a     nI:9095           the monitor (never faulted)
+    admin-zk       all networks, published  H_z     zk:2181           the monitor's leader epochs
 
 ``H_c``/``H_a`` are free host ports chosen at render time: the broker's EXTERNAL and ADMIN
 listeners advertise ``127.0.0.1:H``, and the proxy listens on and is published at the same
@@ -30,17 +44,19 @@ What the monitor reports (`replica_states`), per partition and replica:
 - ``isr``: from the Admin API's topic metadata (the controller's view, as served by the
   broker asked through its admin proxy);
 - ``role`` leader and its ``epoch``: the current leader and leader epoch from one
-  metadata response (librdkafka statistics, `LeaderEpochWatcher`, refreshed every 0.5 s).
-  They are the controller's view, not each broker's own belief, so a deposed leader cut
-  off from the controller is not seen claiming leadership (``epoch-split-brain`` cannot
-  fire on Kafka from these samples);
+  metadata response (librdkafka statistics, `LeaderEpochWatcher`, refreshed every 0.5 s),
+  or in ZooKeeper mode from the partition's state znode (`ZkPartitionStates`: a broker's
+  metadata carries no leader epoch before Kafka 2.1). Either is the controller's view,
+  not each broker's own belief, so a deposed leader cut off from the controller is not
+  seen claiming leadership (``epoch-split-brain`` cannot fire on Kafka from these
+  samples);
 - leader ``hw``: ``ListOffsets(latest)`` answered by the leader (the latest offset a
   read_uncommitted consumer can see), asked before the LEOs are read;
 - ``leo`` of every replica, and ``hw``/``epoch`` of followers: from the replica's own
   files, read inside its container (``kafka_logdump.py --summary``): LEO after the last
   complete batch, HW from ``replication-offset-checkpoint`` (written every second, so a
   follower's HW may lag by that much), a follower's epoch from ``leader-epoch-checkpoint``
-  (the epoch of its newest record). Kafka does
+  (the epoch of its newest record; -1 before 0.11, which keeps no such file). Kafka does
   not expose a follower's LEO or HW to clients.
 
 Replica dumps (`dump_replicas`) read each replica's segment files the same way; the
@@ -70,7 +86,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import socket
 import threading
 import time
@@ -80,11 +95,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import confluent_kafka as ck
-import docker.errors
 import jinja2
 
 from compose.kafka.image import release_name
-from compose.kafka.releases import DEFAULT_VERSION
+from compose.kafka.releases import DEFAULT_VERSION, Metadata, follower_fetching
 from harness.contract.config import ConfigError
 from harness.contract.history import JSON
 from harness.contract.plan import (
@@ -105,27 +119,56 @@ from harness.systems.kafka_admin import (
     ensure_topic,
 )
 from harness.systems.kafka_client import KafkaClient, KafkaClientConfig
+from harness.systems.kafka_files import disk_hw, logdump, offline
 from harness.systems.kafka_settings import (
     DEFAULT_PROFILE,
     DEFAULT_SETTINGS,
     TEMPLATED,
-    image_of,
+    build_of,
+    idempotence_of,
     resolve_settings,
 )
-from harness.systems.topology import CONTROLLER, broker_names, cluster_plan, link
+from harness.systems.kafka_zookeeper import ZkPartitionStates, get_data
+from harness.systems.topology import CONTROLLER, ZOOKEEPER, broker_names, cluster_plan, link
 
 REPLICATION_BASE_PORT: Final = 9100
 """Broker nJ's REPLICATION listener is on port 9100+J (distinct per broker, see above)."""
 CONTROLLER_PORT: Final = 9093
+ZOOKEEPER_PORT: Final = 2181
 EXTERNAL_PORT: Final = 9094
 ADMIN_PORT: Final = 9095
 CONTROLLER_ID: Final = 100
 TOPIC: Final = "floodmark"
 CONFIG_PATH: Final = "/etc/floodmark/kafka/server.properties"
-DATA_DIR: Final = "/data/kafka"
-LOGDUMP: Final = "/opt/kafka/kafka_logdump.py"
+ZOOKEEPER_CONFIG_PATH: Final = "/etc/floodmark/kafka/zookeeper.properties"
 CHECKPOINT_WAIT_S: Final = 2.0
 """Wait before the replica dumps: replication-offset-checkpoint is written every 1 s."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataNode:
+    """The node that keeps a cluster's metadata, per `Metadata` mode: its name (a fault
+    target like any node), the port the brokers dial it on, and how it runs."""
+
+    name: str
+    port: int
+    template: str
+    config_path: str
+    command: tuple[str, ...]
+
+
+METADATA_NODES: Final[dict[Metadata, MetadataNode]] = {
+    Metadata.KRAFT: MetadataNode(
+        CONTROLLER, CONTROLLER_PORT, "server.properties.j2", CONFIG_PATH,
+        ("/opt/kafka/start-kafka.sh",),
+    ),
+    Metadata.ZOOKEEPER: MetadataNode(
+        ZOOKEEPER, ZOOKEEPER_PORT, "zookeeper.properties.j2", ZOOKEEPER_CONFIG_PATH,
+        ("/opt/kafka/start-zookeeper.sh",),
+    ),
+}  # fmt: skip
+"""KRaft: a controller (``process.roles=controller``, node id 100). ZooKeeper: one
+standalone ZooKeeper, ``zk``, run from the release's own jars."""
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("compose", "kafka"),
@@ -166,13 +209,13 @@ class KafkaLayout:
 
 
 class KafkaSystem:
-    """`harness.contract.roles.System` for Apache Kafka in KRaft mode (one instance per run)."""
+    """`harness.contract.roles.System` for Apache Kafka (one instance per run)."""
 
     name = "kafka"
     doc = (
-        f"Apache Kafka in KRaft mode (one controller, N brokers), confluent-kafka clients: "
-        f"release {DEFAULT_VERSION}, another with --kafka-version (`floodmark list "
-        "kafka-releases`), or your own build with --kafka-dist"
+        "Apache Kafka (N brokers and a KRaft controller, or a ZooKeeper node for releases "
+        f"before KRaft), confluent-kafka clients: release {DEFAULT_VERSION}, another with "
+        "--kafka-version (`floodmark list kafka-releases`), or your own build with --kafka-dist"
     )
     profiles: Mapping[str, str] = {
         "safe": "RF=3, min.insync.replicas=2, unclean election off, no fsync; the default",
@@ -185,13 +228,16 @@ class KafkaSystem:
         connect: Callable[[str], Any] = admin_client,
         consumer: Callable[[dict[str, Any]], Any] = ck.Consumer,
         sleep: Callable[[float], None] = time.sleep,
+        znodes: Callable[[tuple[str, int], list[str]], dict[str, bytes | None]] = get_data,
     ) -> None:
         """``connect`` makes an AdminClient for a bootstrap (`admin_client`), ``consumer``
         the leader-epoch watcher's consumer from its config, ``sleep`` waits for the
-        checkpoints before the replica dumps: confluent-kafka and real time by default,
+        checkpoints before the replica dumps, ``znodes`` reads ZooKeeper's znodes in
+        ZooKeeper mode (`get_data`): confluent-kafka, ZooKeeper and real time by default,
         fakes in unit tests."""
         self._connect = connect
         self._make_consumer = consumer
+        self._znodes = znodes
         self._sleep = sleep
         self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
         self._min_isr = 2
@@ -200,6 +246,8 @@ class KafkaSystem:
         self._admin: Any = None
         self._epochs: Any = None
         self._image = release_name(DEFAULT_VERSION)
+        self._metadata = Metadata.KRAFT
+        self._idempotence = True
 
     def images(self) -> list[str]:
         """Toxiproxy and the node image `render` chose (``kafka@<version>`` or
@@ -210,23 +258,32 @@ class KafkaSystem:
 
     def render(self, spec: ClusterSpec) -> ClusterPlan:
         settings = resolve_settings(spec.profile or DEFAULT_PROFILE, dict(spec.settings))
-        self._image = image_of(settings)
+        build = build_of(settings)
+        self._idempotence = idempotence_of(settings, build)
+        self._image = build.image
+        self._metadata = build.metadata
         self._settings = settings
         self._min_isr = int(settings["min.insync.replicas"])
         if spec.replication_factor > spec.nodes:
             raise ConfigError(
                 [f"kafka: replication factor {spec.replication_factor} > {spec.nodes} brokers"]
             )
+        meta = METADATA_NODES[build.metadata]
+        zookeeper = build.metadata is Metadata.ZOOKEEPER
         brokers = broker_names(spec.nodes)
-        ports = free_ports(2 * len(brokers))
+        ports = free_ports(2 * len(brokers) + int(zookeeper))
         layout = KafkaLayout(
             client_ports=dict(zip(brokers, ports[: len(brokers)], strict=True)),
-            admin_ports=dict(zip(brokers, ports[len(brokers) :], strict=True)),
+            admin_ports=dict(zip(brokers, ports[len(brokers) : 2 * len(brokers)], strict=True)),
         )
         server_props = {k: v for k, v in settings.items() if "." in k and k not in TEMPLATED}
         common = {
             "run_id": spec.run_id,
             "controller_id": CONTROLLER_ID,
+            "quorum": meta.name,
+            "quorum_port": meta.port,
+            "zookeeper": zookeeper,
+            "follower_fetching": follower_fetching(build.version),
             "replication_factor": spec.replication_factor,
             "s": settings,
             "extra": server_props,
@@ -240,10 +297,8 @@ class KafkaSystem:
             proxies += [
                 link(CLIENT, b, cp, f"{b}:{EXTERNAL_PORT}", host_port=cp),
                 link(ADMIN, b, ap, f"{b}:{ADMIN_PORT}", host_port=ap),
-                link(
-                    b, CONTROLLER, CONTROLLER_PORT, f"{CONTROLLER}:{CONTROLLER_PORT}", listen_node=b
-                ),
-                link(CONTROLLER, b, repl[b], f"{b}:{repl[b]}", listen_node=CONTROLLER),
+                link(b, meta.name, meta.port, f"{meta.name}:{meta.port}", listen_node=b),
+                link(meta.name, b, repl[b], f"{b}:{repl[b]}", listen_node=meta.name),
             ]
             proxies += [
                 link(b, other, repl[other], f"{other}:{repl[other]}", listen_node=b)
@@ -259,13 +314,21 @@ class KafkaSystem:
                 admin_port=ap,
                 **common,
             )
-            proxy_hosts = (*(o for o in brokers if o != b), CONTROLLER)
-            nodes.append(_node(b, Role.BROKER, self._image, props, env, proxy_hosts))
-        ctl_props = _templates.get_template("server.properties.j2").render(
-            node=CONTROLLER, role="controller", node_id=CONTROLLER_ID, **common
+            proxy_hosts = (*(o for o in brokers if o != b), meta.name)
+            nodes.append(_node(b, Role.BROKER, self._image, {CONFIG_PATH: props}, env,
+                               proxy_hosts))  # fmt: skip
+        if zookeeper:
+            # The monitor reads leaders and epochs from ZooKeeper (`ZkPartitionStates`).
+            proxies.append(link(ADMIN, meta.name, ports[-1], f"{meta.name}:{meta.port}",
+                                host_port=ports[-1]))  # fmt: skip
+        meta_props = _templates.get_template(meta.template).render(
+            node=meta.name, role="controller", node_id=CONTROLLER_ID, port=meta.port, **common
         )
-        ctl_env = {**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"}
-        nodes.append(_node(CONTROLLER, Role.CONTROLLER, self._image, ctl_props, ctl_env))
+        meta_env = {**env, "KAFKA_HEAP_OPTS": "-Xms128m -Xmx256m"}
+        nodes.append(
+            _node(meta.name, Role.CONTROLLER, self._image, {meta.config_path: meta_props},
+                  meta_env, command=meta.command)
+        )  # fmt: skip
         return cluster_plan(spec, self.name, nodes, proxies)
 
     # -- clients ----------------------------------------------------------------------------
@@ -278,13 +341,24 @@ class KafkaSystem:
             KafkaClientConfig(
                 bootstrap=bootstrap,
                 topic=TOPIC,
-                idempotence=bool(self._settings["idempotence"]),
+                idempotence=self._idempotence,
                 client_id=f"floodmark-p{process}",
             )
         )
 
     def _admin_bootstrap(self, cluster: Cluster) -> str:
         return ",".join(cluster.endpoint(link_name(ADMIN, b)) for b in cluster.plan.brokers)
+
+    def _leader_epochs(self, cluster: Cluster) -> Any:
+        """Where the monitor reads each partition's leader and leader epoch: the KRaft
+        metadata (`LeaderEpochWatcher`), or ZooKeeper's partition state znodes
+        (`ZkPartitionStates`: the brokers' metadata has no epochs before Kafka 2.1)."""
+        if self._metadata is Metadata.ZOOKEEPER:
+            zk = cluster.endpoint(link_name(ADMIN, METADATA_NODES[Metadata.ZOOKEEPER].name))
+            return ZkPartitionStates(zk, TOPIC, cluster.plan.keys, fetch=self._znodes)
+        return LeaderEpochWatcher(
+            self._admin_bootstrap(cluster), TOPIC, cluster.plan.keys, consumer=self._make_consumer
+        )
 
     def setup(self, cluster: Cluster, timeout_s: float = 120.0) -> None:
         """Create the topic (once) and wait until every partition has a leader and a full
@@ -319,14 +393,11 @@ class KafkaSystem:
         # then read no earlier than the HW it is compared with (hw-above-leo).
         if self._admin is None:
             self._admin = self._connect(self._admin_bootstrap(cluster))
-            self._epochs = LeaderEpochWatcher(
-                self._admin_bootstrap(cluster), TOPIC, cluster.plan.keys,
-                consumer=self._make_consumer,
-            )  # fmt: skip
+            self._epochs = self._leader_epochs(cluster)
         leaders = self._epochs.leaders() if self._epochs is not None else {}
         meta = describe_partitions(self._admin, TOPIC)
         with ThreadPoolExecutor(max_workers=len(brokers)) as pool:
-            dumps = list(pool.map(lambda b: _logdump(cluster, b, summary=True), brokers))
+            dumps = list(pool.map(lambda b: logdump(cluster, b, TOPIC, summary=True), brokers))
         disk = dict(zip(brokers, dumps, strict=True))
         states: list[dict[str, JSON]] = []
         for key in range(cluster.plan.keys):
@@ -336,7 +407,7 @@ class KafkaSystem:
                 d = disk[node]
                 part = d.get(str(key)) if d is not None else None
                 if part is None:
-                    states.append(_offline(key, node))
+                    states.append(offline(key, node))
                     continue
                 epochs = part["epochs"]
                 epoch = int(epochs[-1][0]) if epochs else -1
@@ -345,7 +416,7 @@ class KafkaSystem:
                     "node": node,
                     "role": "follower",
                     "leo": int(part["leo"]),
-                    "hw": _disk_hw(part),
+                    "hw": disk_hw(part),
                     "epoch": epoch,
                     "isr": pm.isr if pm else [],
                 }
@@ -365,7 +436,7 @@ class KafkaSystem:
         self._sleep(CHECKPOINT_WAIT_S)
         dumps: list[dict[str, JSON]] = []
         for node in cluster.plan.brokers:
-            parts = _logdump(cluster, node, summary=False)
+            parts = logdump(cluster, node, TOPIC, summary=False)
             if parts is None:
                 continue
             for key_s, part in sorted(parts.items(), key=lambda kv: int(kv[0])):
@@ -373,7 +444,7 @@ class KafkaSystem:
                     {
                         "key": int(key_s),
                         "node": node,
-                        "hw": _disk_hw(part),
+                        "hw": disk_hw(part),
                         "leo": int(part["leo"]),
                         "records": part["records"],
                     }
@@ -385,53 +456,19 @@ def _node(
     name: str,
     role: Role,
     image: str,
-    props: str,
+    files: dict[str, str],
     env: dict[str, str],
     proxy_hosts: tuple[str, ...] = (),
+    command: tuple[str, ...] = ("/opt/kafka/start-kafka.sh",),
 ) -> NodePlan:
-    """A Kafka node: start-kafka.sh on its rendered server.properties."""
+    """A node of the Kafka image: its start script on its rendered config."""
     return NodePlan(
         name=name,
         role=role,
         image=image,
-        command=("/opt/kafka/start-kafka.sh",),
-        files={CONFIG_PATH: props},
+        command=command,
+        files=files,
         data_dir="/data",
         env=env,
         proxy_hosts=proxy_hosts,
     )
-
-
-def _offline(key: int, node: str) -> dict[str, JSON]:
-    return {"key": key, "node": node, "role": "offline", "leo": -1, "hw": -1, "epoch": -1,
-            "isr": []}  # fmt: skip
-
-
-def _disk_hw(part: dict[str, Any]) -> int:
-    """A replica's HW as the broker holds it, from its files: the checkpointed HW capped
-    at the log's end, which is what Kafka does when it loads a log
-    (``UnifiedLog.updateHighWatermark``). The checkpoint is fsynced and the log is not, so
-    after a power loss (lose-unfsynced) the file may name an HW far beyond the log that
-    survived; the broker never serves that HW. -1 when there is no checkpoint entry."""
-    hw = part["hw_checkpoint"]
-    return min(int(hw), int(part["leo"])) if hw is not None else -1
-
-
-def _logdump(cluster: Cluster, node: str, summary: bool) -> dict[str, Any] | None:
-    """Run kafka_logdump.py in the node's container; None when it cannot be read (stopped,
-    paused, or the tool failed)."""
-    cmd = ["python3", LOGDUMP, DATA_DIR, TOPIC] + (["--summary"] if summary else [])
-    try:
-        res = cluster.container(node).exec_run(cmd, stdout=True, stderr=False)
-    except docker.errors.APIError:
-        return None  # stopped or paused
-    if res.exit_code != 0 or not isinstance(res.output, bytes):
-        return None
-    try:
-        out = json.loads(res.output)
-    except json.JSONDecodeError:
-        return None  # the container stopped while the tool ran (no output, or cut short)
-    if not isinstance(out, dict) or out.get("error"):
-        return None
-    parts: dict[str, Any] = out["partitions"]
-    return parts

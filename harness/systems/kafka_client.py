@@ -124,8 +124,8 @@ class KafkaClientConfig:
 
     ``bootstrap``: ``host:port,...`` of the EXTERNAL listeners (through Toxiproxy).
     ``client_rack``: set to a node name to fetch from that node's replica
-    (``replica.selector.class`` is rack aware on floodmark's brokers; ``broker.rack`` is
-    the node name).
+    (``replica.selector.class`` is rack aware on floodmark's brokers of 2.4 or newer;
+    ``broker.rack`` is the node name).
     """
 
     bootstrap: str

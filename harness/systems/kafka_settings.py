@@ -4,20 +4,31 @@ A run's settings are its profile's (`PROFILES`) over `DEFAULT_SETTINGS`, then it
 ``--set`` overrides. Names without a dot are floodmark's own and must be known; names
 with a dot are broker properties and go to every node's server.properties, except the
 two that pick the node image, `VERSION` (``--kafka-version``) and `DIST`
-(``--kafka-dist``), which `image_of` checks before any container starts::
+(``--kafka-dist``), which `build_of` checks before any container starts::
 
-    >>> image_of(resolve_settings("safe", {"kafka.version": "4.1.1"}))
-    'kafka@4.1.1'
+    >>> build_of(resolve_settings("safe", {"kafka.version": "0.10.2.2"}))
+    Build(image='kafka@0.10.2.2', version='0.10.2.2', metadata=<Metadata.ZOOKEEPER: 'zookeeper'>)
+
+What the release can do decides the rest: ``idempotence`` (unset: on where the brokers
+serve idempotent producers, 0.11 on; asked for on 0.10: refused, `idempotence_of`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from compose.kafka.dist import DistError, inspect_dist
 from compose.kafka.image import dist_name, release_name
-from compose.kafka.releases import DEFAULT_VERSION, UnsupportedRelease, release
+from compose.kafka.releases import (
+    DEFAULT_VERSION,
+    IDEMPOTENCE_SINCE,
+    Metadata,
+    UnsupportedRelease,
+    idempotent_producer,
+    release,
+)
 from harness.contract.config import ConfigError
 
 PROFILES: Final[dict[str, dict[str, Any]]] = {
@@ -57,12 +68,16 @@ DEFAULT_SETTINGS: Final[dict[str, Any]] = {
     "log.flush.interval.messages": None,
     "replica.lag.time.max.ms": 10_000,
     "broker.session.timeout.ms": 6_000,
+    "zookeeper.session.timeout.ms": 6_000,
     "auto.leader.rebalance.enable": False,
-    "idempotence": True,
+    "idempotence": None,
 }
-"""Every setting a profile or ``--set`` may change; ``idempotence`` is the producers',
-`VERSION` and `DIST` pick the image. Other keys containing a dot are passed to
-server.properties as they are."""
+"""Every setting a profile or ``--set`` may change; ``idempotence`` is the producers'
+(None: as the release allows, `idempotence_of`), `VERSION` and `DIST` pick the image.
+``broker.session.timeout.ms`` is KRaft's failure detection,
+``zookeeper.session.timeout.ms`` ZooKeeper mode's (short, so that a killed broker may
+register again soon). Other keys containing a dot are passed to server.properties as
+they are."""
 DEFAULT_PROFILE: Final = "safe"
 
 
@@ -85,7 +100,18 @@ def resolve_settings(profile: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def image_of(settings: Mapping[str, Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class Build:
+    """What a run's settings pick: the node image and the Kafka inside it."""
+
+    image: str
+    """Its name as `compose.images` knows it (``kafka@0.10.2.2``, ``kafka-dist@/path``)."""
+    version: str
+    metadata: Metadata
+    """How the cluster keeps metadata: the release's row; a distribution runs KRaft."""
+
+
+def build_of(settings: Mapping[str, Any]) -> Build:
     """The node image the settings ask for (`VERSION` or `DIST`), checked now, before any
     container exists: ConfigError saying what would work otherwise."""
     dist, version = settings.get(DIST), str(settings.get(VERSION) or DEFAULT_VERSION)
@@ -96,13 +122,31 @@ def image_of(settings: Mapping[str, Any]) -> str:
                  "--kafka-version or --kafka-dist, not both"]
             )  # fmt: skip
         try:
-            return dist_name(inspect_dist(str(dist)))
+            d = inspect_dist(str(dist))
         except DistError as e:
             raise ConfigError([f"kafka: {e}"]) from None
+        return Build(dist_name(d), d.version, Metadata.KRAFT)
     try:
-        return release_name(release(version).version)
+        r = release(version)
     except UnsupportedRelease as e:
         raise ConfigError([f"kafka: --kafka-version {version}: {e}"]) from None
+    return Build(release_name(r.version), r.version, r.metadata)
+
+
+def idempotence_of(settings: Mapping[str, Any], build: Build) -> bool:
+    """Whether the producers are idempotent: the ``idempotence`` setting, or where unset,
+    whether the brokers serve it; asked for on brokers that cannot: ConfigError."""
+    asked = settings.get("idempotence")
+    able = idempotent_producer(build.version)
+    if asked is None:
+        return able
+    if bool(asked) and not able:
+        since = ".".join(map(str, IDEMPOTENCE_SINCE))
+        raise ConfigError(
+            [f"kafka: idempotence=true needs brokers of {since} or newer (KIP-98); Kafka "
+             f"{build.version} has none: drop the setting or set idempotence=false"]
+        )  # fmt: skip
+    return bool(asked)
 
 
 TEMPLATED: Final = frozenset(
@@ -114,6 +158,7 @@ TEMPLATED: Final = frozenset(
         "log.flush.interval.messages",
         "replica.lag.time.max.ms",
         "broker.session.timeout.ms",
+        "zookeeper.session.timeout.ms",
         "auto.leader.rebalance.enable",
     }
 )

@@ -1,6 +1,7 @@
 """The cluster shape every system here shares, and the plan assembled from it.
 
-A cluster is brokers ``n1..nN`` and one controller node, ``controller``. Every directed
+A cluster is brokers ``n1..nN`` and one controller node: ``controller``, or ``zk`` where
+it is a ZooKeeper (Kafka in ZooKeeper mode). Every directed
 link among them, and from the test's clients (``client``) and the harness's monitor
 (``admin``) to each broker, is one Toxiproxy proxy named ``<src>-<dst>``
 (`harness.contract.plan`). A system chooses the ports, upstreams, configs and commands;
@@ -8,7 +9,7 @@ what follows from the shape alone is spelled here once: the broker names, a link
 (from its ends) and whether it is published (client and admin links are), and the
 `ClusterPlan` around the nodes and proxies::
 
-    >>> link(CLIENT, "n1", 20001, "n1:9092").kind, link("n1", CONTROLLER, 23001, "c:9093").kind
+    >>> link(CLIENT, "n1", 20001, "n1:9092").kind, link("n1", ZOOKEEPER, 2181, "zk:2181").kind
     (<LinkKind.CLIENT: 'client'>, <LinkKind.CONTROL: 'control'>)
 """
 
@@ -31,6 +32,11 @@ from harness.contract.plan import (
 
 CONTROLLER: Final = "controller"
 """The controller node's name (and its end of the control links)."""
+ZOOKEEPER: Final = "zk"
+"""The ZooKeeper node's name in a ZooKeeper-mode Kafka cluster: the plan's controller
+node (it holds the metadata; the Kafka controller itself is one of the brokers)."""
+METADATA_NODES: Final = frozenset({CONTROLLER, ZOOKEEPER})
+"""The names a metadata node goes by; links to and from them carry control traffic."""
 
 
 def broker_names(nodes: int) -> tuple[str, ...]:
@@ -44,7 +50,7 @@ def link_kind(src: str, dst: str) -> LinkKind:
         return LinkKind.CLIENT
     if src == ADMIN:
         return LinkKind.ADMIN
-    if CONTROLLER in (src, dst):
+    if src in METADATA_NODES or dst in METADATA_NODES:
         return LinkKind.CONTROL
     return LinkKind.PEER
 

@@ -43,7 +43,7 @@ MVN_ARGS = [
     f"-Dkafka.version={jars.KAFKA_VERSION}",
     "-Dkafka.scala=2.13",
     "-P",
-    releases.default_release().logging.value,
+    ",".join(releases.default_release().profiles),
     "dependency:copy-dependencies",
     "-DoutputDirectory=libs",
 ]
@@ -60,6 +60,7 @@ def test_the_kafka_spec_resolves_the_default_release_before_its_build() -> None:
     pom = (images.ROOT / "compose/kafka/pom.xml").read_text()
     assert "<artifactId>kafka_${kafka.scala}</artifactId>" in pom
     assert all(f"<id>{b.value}</id>" in pom for b in releases.Logging)
+    assert all(f"<id>{p}</id>" in pom for r in releases.RELEASES for p in r.profiles)
 
 
 def test_a_context_without_pom_is_refused(tmp_path: Path) -> None:
@@ -187,19 +188,40 @@ def test_the_container_is_removed_even_when_waiting_fails(context: Path, fake: F
     assert runs[0].calls == ["start", "wait", "remove force=True"] and fake.containers == {}
 
 
-def test_another_release_is_resolved_with_its_own_version_and_binding(
-    context: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def host_maven(
+    context: Path, monkeypatch: pytest.MonkeyPatch, leaves: list[str]
+) -> list[list[str]]:
+    """Host ``mvn`` faked: each run leaves the jars ``leaves`` in libs/; returns the argvs."""
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/mvn")
-    r = releases.release("3.8.1")
     seen: list[list[str]] = []
 
     def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         seen.append(argv)
-        put_jars(context / "libs", [JAR])  # the default's broker jar, not 3.8.1's
+        put_jars(context / "libs", leaves)
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", run)
+    return seen
+
+
+def test_another_release_is_resolved_with_its_own_version_and_binding(
+    context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = host_maven(context, monkeypatch, [JAR])  # the default's broker jar, not 3.8.1's
     with pytest.raises(jars.JarResolutionError, match=r"expected kafka_2\.13-3\.8\.1\.jar among"):
-        jars.resolve_jars(context, FakeLog(), release=r)
+        jars.resolve_jars(context, FakeLog(), release=releases.release("3.8.1"))
     assert "-Dkafka.version=3.8.1" in seen[0] and seen[0][seen[0].index("-P") + 1] == "log4j1"
+
+
+def test_a_zookeeper_era_release_is_resolved_with_its_pom_binding_and_jaxb(
+    context: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = releases.release("0.10.2.2")
+    seen = host_maven(context, monkeypatch, [r.jar, "zookeeper-3.4.9.jar", "jaxb-api-2.3.1.jar"])
+    jars.resolve_jars(context, FakeLog(), release=r)
+    (argv,) = seen
+    assert "-Dkafka.version=0.10.2.2" in argv and "-Dkafka.scala=2.11" in argv
+    assert argv[argv.index("-P") + 1] == "bundled,jaxb"
+    spec = image.release_spec(r)
+    assert spec.recipe["profiles"] == "bundled,jaxb"
+    assert spec.context["start-zookeeper.sh"] == "compose/kafka/start-zookeeper.sh"

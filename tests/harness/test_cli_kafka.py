@@ -52,7 +52,11 @@ def floodmark(
             ["--kafka-version", "9.9.9"],
             f"Kafka 9.9.9 is not a release floodmark knows; supported: {supported_versions()}",
         ),
-        (["--kafka-version", "0.10.2.2"], "Kafka 0.10.2.2 needs ZooKeeper mode, not supported"),
+        (["--kafka-version", "1.1.1"], "Kafka 1.1.1 is not supported yet"),
+        (
+            ["--kafka-version", "0.10.2.2", "--set", "idempotence=true"],
+            "idempotence=true needs brokers of 0.11",
+        ),
         (["--kafka-dist", "/no/such/kafka"], "--kafka-dist /no/such/kafka: no such file"),
         (
             ["--profile", "kafka-0.10"],
@@ -61,7 +65,15 @@ def floodmark(
         (["--kafka-version", "4.1.1", "--kafka-dist", "/tmp"], "give one of them"),
         (["--set", "kafka.version=9.9.9"], "Kafka 9.9.9 is not a release"),
     ],
-    ids=["unknown-version", "zookeeper-era", "missing-dist", "replog-profile", "both", "setting"],
+    ids=[
+        "unknown-version",
+        "not-yet",
+        "old-idempotence",
+        "missing-dist",
+        "replog-profile",
+        "both",
+        "setting",
+    ],
 )
 def test_a_kafka_run_that_cannot_run_is_refused_before_any_container(
     floodmark: Any, args: list[str], says: str

@@ -98,8 +98,8 @@ def test_a_distribution_image_is_keyed_by_its_content_not_its_path(tmp_path: Pat
 
 def test_a_release_image_is_keyed_by_its_version_and_tagged_with_it() -> None:
     a, b = (image.release_spec(releases.release(v)) for v in ("4.1.1", "3.9.2"))
-    assert a.recipe["kafka"] == "4.1.1" and a.recipe["logging"] == "log4j2"
-    assert b.recipe["logging"] == "log4j1"
+    assert a.recipe["kafka"] == "4.1.1" and a.recipe["profiles"] == "log4j2"
+    assert b.recipe["profiles"] == "log4j1"
     ha = inputs.inputs_hash(images.ROOT, a.context, recipe=a.recipe, base_id="b")
     hb = inputs.inputs_hash(images.ROOT, b.context, recipe=b.recipe, base_id="b")
     assert ha != hb
@@ -114,8 +114,9 @@ def test_image_names_resolve_to_their_specs_and_bad_ones_say_why(tmp_path: Path)
     assert images._spec(f"kafka-dist@{tmp_path / 'd'}").context["libs"] == str(
         tmp_path / "d" / "libs"
     )
-    with pytest.raises(images.ImageError, match="needs ZooKeeper mode"):
-        images._spec("kafka@0.10.2.2")
+    assert images._spec("kafka@0.10.2.2").recipe["profiles"] == "bundled,jaxb"
+    with pytest.raises(images.ImageError, match=r"Kafka 1\.1\.1 is not supported yet"):
+        images._spec("kafka@1.1.1")
     with pytest.raises(images.ImageError, match="no such file or directory"):
         images._spec(f"kafka-dist@{tmp_path / 'gone'}")
     with pytest.raises(images.UnknownImage, match="kafka@<version>"):

@@ -120,17 +120,17 @@ def test_other_topics_and_empty_partitions(tmp_path: Path) -> None:
 def test_a_replica_hw_is_capped_at_what_survived_on_disk(tmp_path: Path) -> None:
     """After a power loss the fsynced HW checkpoint can name offsets the un-fsynced log
     lost; Kafka loads HW = min(checkpoint, LEO), and so does the monitor."""
-    from harness.systems.kafka import _disk_hw
+    from harness.systems.kafka_files import disk_hw
 
     write_partition(tmp_path, "t", 0, {0: batch(0, [b"1", b"2"])})
     (tmp_path / "replication-offset-checkpoint").write_text("0\n1\nt 0 228\n")
     part = ld.dump(str(tmp_path), "t", summary=True)["0"]
     assert (part["hw_checkpoint"], part["leo"]) == (228, 2)
-    assert _disk_hw(part) == 2
+    assert disk_hw(part) == 2
     (tmp_path / "replication-offset-checkpoint").write_text("0\n1\nt 0 1\n")
-    assert _disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == 1
+    assert disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == 1
     (tmp_path / "replication-offset-checkpoint").write_text("0\n0\n")
-    assert _disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == -1
+    assert disk_hw(ld.dump(str(tmp_path), "t", summary=True)["0"]) == -1
 
 
 def message(offset: int, value: bytes | None, magic: int = 1, attrs: int = 0) -> bytes:

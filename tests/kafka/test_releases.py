@@ -14,12 +14,15 @@ from harness.catalogue import BEGIN, END, TABLES
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_every_supported_release_runs_in_kraft_and_the_default_is_one() -> None:
+def test_every_supported_release_runs_in_its_metadata_mode_and_the_default_is_one() -> None:
     assert releases.default_release().version == releases.DEFAULT_VERSION
+    assert releases.default_release().metadata is Metadata.KRAFT
     for r in releases.supported():
-        assert r.metadata is Metadata.KRAFT
-        assert releases.version_key(r.version) >= releases.KRAFT_SINCE
+        kraft = releases.version_key(r.version) >= releases.KRAFT_SINCE
+        assert r.metadata is (Metadata.KRAFT if kraft else Metadata.ZOOKEEPER)
         assert releases.release(r.version) is r
+    zookeeper = {r.version for r in releases.supported() if r.metadata is Metadata.ZOOKEEPER}
+    assert zookeeper == {"0.10.2.2", "0.11.0.3"}
     versions = [r.version for r in releases.RELEASES]
     assert len(versions) == len(set(versions))
     keys = [releases.version_key(v) for v in versions]
@@ -29,19 +32,31 @@ def test_every_supported_release_runs_in_kraft_and_the_default_is_one() -> None:
 def test_a_release_names_its_maven_artifact_and_logging_binding() -> None:
     r = releases.release("4.1.1")
     assert (r.artifact, r.jar, r.logging) == ("kafka_2.13", "kafka_2.13-4.1.1.jar", Logging.LOG4J2)
-    assert releases.release("3.9.2").logging is Logging.RELOAD4J
-    old = next(r for r in releases.RELEASES if r.version == "0.10.2.2")
+    assert r.profiles == ("log4j2",)
+    assert releases.release("3.9.2").profiles == ("log4j1",)
+    old = releases.release("0.10.2.2")
     assert old.artifact == "kafka_2.11" and old.metadata is Metadata.ZOOKEEPER
+    # its pom brings its own Log4j 1.2 binding; Java 17 lacks the javax.xml.bind it uses
+    assert (old.logging, old.profiles) == (Logging.BUNDLED, ("bundled", "jaxb"))
+    assert releases.release("0.11.0.3").profiles == ("bundled", "jaxb")
 
 
-def test_a_zookeeper_era_release_says_why_and_what_would_work() -> None:
+def test_what_a_release_can_do_is_derived_from_its_version() -> None:
+    assert not releases.idempotent_producer("0.10.2.2")
+    assert releases.idempotent_producer("0.11.0.3") and releases.idempotent_producer("4.1.1")
+    assert releases.needs_jaxb("2.0.1") and not releases.needs_jaxb("2.1.0")
+    assert not releases.follower_fetching("0.11.0.3") and releases.follower_fetching("3.7.2")
+
+
+def test_a_release_not_run_yet_says_why_and_what_would_work() -> None:
     with pytest.raises(UnsupportedRelease) as info:
-        releases.release("0.10.2.2")
+        releases.release("1.1.1")
     supported = releases.supported_versions()
     assert str(info.value) == (
-        f"Kafka 0.10.2.2 needs ZooKeeper mode, not supported yet; supported: {supported}"
+        "Kafka 1.1.1 is not supported yet (leader epochs (KIP-101) with KIP-279's fix; not "
+        f"run yet); supported: {supported}"
     )
-    assert "3.9.2" in supported and "0.11.0.3" not in supported
+    assert "3.9.2" in supported and "0.10.2.2" in supported and "2.8.2" not in supported
 
 
 def test_an_unknown_release_lists_the_known_ones_and_the_dist_option() -> None:

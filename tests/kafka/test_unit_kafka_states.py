@@ -24,13 +24,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from harness.contract.history import JSON
 from harness.contract.plan import ClusterPlan, ClusterSpec
-from harness.systems.kafka import CHECKPOINT_WAIT_S, LOGDUMP, TOPIC, KafkaSystem
+from harness.systems.kafka import CHECKPOINT_WAIT_S, TOPIC, KafkaSystem
 from harness.systems.kafka_admin import (
     LeaderEpochWatcher,
     PartitionMeta,
     describe_partitions,
 )
 from harness.systems.kafka_client import KafkaClient
+from harness.systems.kafka_files import LOGDUMP
 from tests.kafka.admin_fakes import (
     E,
     FakeAdmin,
