@@ -24,6 +24,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
@@ -101,13 +102,22 @@ def plan_of(
 
 
 def digest(scenarios: Sequence[Scenario]) -> str:
-    """sha256 over every scenario's name, expectation and configuration (store aside)."""
+    """sha256 over every scenario's name, expectation and configuration (store aside; a
+    replayed schedule by its content, since its path differs between machines)."""
     h = hashlib.sha256()
     for sc in scenarios:
-        config = dataclasses.replace(sc.config, store="").to_json()
+        replay = _content(sc.config.replay) if sc.config.replay else ""
+        config = dataclasses.replace(sc.config, store="", replay=replay).to_json()
         cell = {"name": sc.name, "expect": sc.expect.value, "bug": sc.bug, "config": config}
         h.update(orjson.dumps(cell, option=orjson.OPT_SORT_KEYS) + b"\n")
     return h.hexdigest()
+
+
+def _content(path: str) -> str:
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path  # validated when the suite loaded; gone since, the path must match
 
 
 def shard_suite(suite: Suite, shard: Shard | None) -> Suite:

@@ -25,7 +25,9 @@ from harness.contract.config import (
 )
 from harness.contract.verdict import Verdict
 
-BUILTIN_SUITES: Final = ("smoke", "nightly", "release", "self-test", "self-test-default")
+BUILTIN_SUITES: Final = (
+    "smoke", "nightly", "release", "self-test", "self-test-default", "kafka-regressions"
+)  # fmt: skip
 
 
 class SuiteError(ValueError):
@@ -60,16 +62,19 @@ def load_suite(
     overrides: Mapping[str, Any] | None = None,
 ) -> Suite:
     """A built-in suite by name, or a suite file; every scenario validated (SuiteError)."""
-    raw = _suite_source(name_or_path)
-    return expand(raw, catalogue, overrides or {})
+    raw, base = _suite_source(name_or_path)
+    return expand(raw, catalogue, overrides or {}, base)
 
 
-def _suite_source(name_or_path: str) -> dict[str, Any]:
+def _suite_source(name_or_path: str) -> tuple[dict[str, Any], Path]:
+    """The suite's document and the directory its relative file names are in."""
     if name_or_path in BUILTIN_SUITES:
-        text = resources.files("harness.suites").joinpath(f"{name_or_path}.yaml").read_text()
+        builtin = resources.files("harness.suites")
+        text = builtin.joinpath(f"{name_or_path}.yaml").read_text()
         import yaml
 
         data = yaml.safe_load(text)
+        base = Path(str(builtin))
     else:
         path = Path(name_or_path)
         if not path.is_file():
@@ -81,9 +86,10 @@ def _suite_source(name_or_path: str) -> dict[str, Any]:
             data = load_config_file(path)
         except ConfigError as e:
             raise SuiteError(f"suite file {path}: {e}") from None
+        base = path.absolute().parent
     if not isinstance(data, dict):
         raise SuiteError(f"suite {name_or_path!r}: expected a mapping at the top level")
-    return data
+    return data, base
 
 
 _SUITE_KEYS: Final = frozenset(
@@ -96,8 +102,12 @@ def expand(
     raw: Mapping[str, Any],
     catalogue: Catalogue,
     overrides: Mapping[str, Any],
+    base: Path | None = None,
 ) -> Suite:
-    """The matrix as scenarios, each a validated `TestConfig` (all problems at once)."""
+    """The matrix as scenarios, each a validated `TestConfig` (all problems at once).
+
+    A relative ``replay`` (a schedule file aimed at a known bug) is a file beside the
+    suite: ``base`` is the suite's directory (``harness/suites/`` for a built-in one)."""
     unknown = sorted(set(raw) - _SUITE_KEYS)
     if unknown:
         raise SuiteError(f"suite: unknown keys {unknown}; expected some of {sorted(_SUITE_KEYS)}")
@@ -129,6 +139,8 @@ def expand(
                      _mapping(workload, "workloads[]")):  # fmt: skip
             merged = _merge(merged, part)
         merged = _merge(merged, dict(overrides))
+        if base is not None and merged.get("replay"):
+            merged["replay"] = str(base / str(merged["replay"]))
         merged["nemesis"] = ",".join(fault_names)
         merged["seed"] = seed
         merged["name"] = _run_name(f"certify-{name}-{label}-{cell}")

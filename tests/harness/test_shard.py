@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.catalogue import CATALOGUE
 from harness.shard import Shard, digest, plan_of, shard_suite
-from harness.suite import SuiteError, expand, load_suite
+from harness.suite import Suite, SuiteError, expand, load_suite
 
 RAW: dict[str, Any] = {
     "name": "t",
@@ -69,3 +70,37 @@ def test_builtin_suite_split_by_name() -> None:
     ]
     assert [sc.name for sc in second.scenarios] == ["replog-safe/kill/seed-1"]
     assert shard_suite(smoke, None) is smoke
+
+
+def _aimed_suite(directory: Path, schedule: str) -> Suite:
+    (directory / "aimed.json").write_text(schedule)
+    suite = directory / "suite.yaml"
+    suite.write_text(
+        "name: aimed\nsystems: [{label: a, config: {replay: aimed.json}}]\n"
+        "faults: [[kill]]\nseeds: [1]\n"
+    )
+    return load_suite(str(suite), CATALOGUE)
+
+
+KILL_AT_3 = (
+    '{"floodmark_schedule": 1, "time_limit": 20, "keys": 1, "concurrency": 2, '
+    '"ops": [{"at": 3, "f": "start-kill", "value": {"target": "one"}}]}'
+)
+
+
+def test_a_suites_schedule_is_found_beside_it_and_its_digest_is_its_content(
+    tmp_path: Path,
+) -> None:
+    one, two = tmp_path / "machine-1", tmp_path / "machine-2"
+    one.mkdir()
+    two.mkdir()
+    a, b = _aimed_suite(one, KILL_AT_3), _aimed_suite(two, KILL_AT_3)
+    assert a.scenarios[0].config.replay == str(one / "aimed.json")
+    assert digest(a.scenarios) == digest(b.scenarios), "same schedule, another clone"
+    c = _aimed_suite(tmp_path, KILL_AT_3.replace('"at": 3', '"at": 4'))
+    assert digest(a.scenarios) != digest(c.scenarios)
+
+
+def test_the_builtin_regressions_suite_replays_its_own_schedule_files() -> None:
+    for sc in load_suite("kafka-regressions", CATALOGUE).scenarios:
+        assert Path(sc.config.replay).is_file(), sc.name  # wherever floodmark is installed
