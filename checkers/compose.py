@@ -24,8 +24,8 @@ returned was looked for in a complete final read, `checkers.core.Covers`); else 
 
 Speed: the history is decoded by blocks straight into typed lines
 (`harness.contract.reader.iter_lines`) and routed by op type and ``f`` in one loop
-(`_Run.consume`) to the checkers that asked for them; checking a history costs about
-three times parsing it with orjson (bench/check_bench.py).
+(`_Run.consume`) to the checkers that asked for them; checking a history costs about two
+and a half times parsing it with orjson (bench/check_bench.py, a million ops).
 
 Liveness anomalies (`harness.contract.glossary.Kind.LIVENESS`) go into the results'
 liveness section (`checkers.liveness.LivenessChecker.section`, given the statistics'

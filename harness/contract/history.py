@@ -278,9 +278,9 @@ def _check_replica(f: str, value: dict[str, JSON], where: str, line_no: int) -> 
         )
 
 
-# --- The typed schema: what the checkers read, decoded and validated in one pass ---------
-#
-# The checkers read the history through `iter_lines`, which decodes blocks of lines with
+# --- Writing: appended and flushed as the run goes (reading: `harness.contract.reader`) --
+
+
 @dataclass
 class HistoryWriter:
     """Appends ops to ``history.jsonl``, flushing every line (thread-safe).

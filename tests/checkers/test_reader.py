@@ -63,6 +63,7 @@ def test_typed_and_other_lines_keep_what_the_history_says(tmp_path: Path) -> Non
             "'index' is 5",
         ),
         (b"", "empty line"),
+        (b" \t", "empty line"),
         (
             b'{"index":2,"time":1,"process":0,"type":"ok","f":"replica-dump",'
             b'"value":{"key":1,"node":"n1","hw":0,"leo":0}}',
@@ -81,3 +82,21 @@ def test_a_bad_line_is_named_with_what_is_wrong(tmp_path: Path, line: bytes, say
         list(iter_lines(path))
     assert e.value.line_no == 3
     assert says in str(e.value)
+
+
+def test_two_ops_on_one_line_are_refused_though_each_would_decode(tmp_path: Path) -> None:
+    """The block decoder takes whitespace between values as a line break; counting the
+    lines is what refuses them."""
+    h = History()
+    h.send(0, 1, 7, 0)
+    path = h.write(tmp_path)
+    with open(path, "ab") as fh:
+        fh.write(
+            b'{"index":2,"time":1,"process":0,"type":"invoke","f":"send",'
+            b'"value":{"key":1,"value":3}} {"index":3,"time":1,"process":1,"type":"invoke",'
+            b'"f":"send","value":{"key":1,"value":4}}\n'
+        )
+    with pytest.raises(HistoryError) as e:
+        list(iter_lines(path))
+    assert e.value.line_no == 3
+    assert "not valid JSON" in str(e.value)
