@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
+from faults.common import FaultError
 from faults.default import background, expand, is_default
 from faults.registry import FAULT_PACKAGES
 from faults.triggers.engine import Pace, TriggerEngine
@@ -262,7 +263,11 @@ class Nemesis(threading.Thread):
                 recorded = _recorded(fault.invoke(op.phase, op.value), op)
                 self.history.append(NEMESIS, OpType.INFO, op.f, recorded)
             except Exception as e:
-                log.exception("nemesis: %s %s failed", op.package, op.f)
+                if isinstance(e, FaultError):  # expected and explained: its message, no trace
+                    log.error("nemesis: %s %s failed: %s", op.package, op.f, e)
+                    log.info("nemesis: %s %s failed", op.package, op.f, exc_info=True)
+                else:
+                    log.exception("nemesis: %s %s failed", op.package, op.f)
                 why = f"{type(e).__name__}: {e}"
                 recorded = _recorded({"verified": False, "why": why}, op)
                 self.history.append(NEMESIS, OpType.INFO, op.f, recorded, error=type(e).__name__)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from faults.common import FaultError
 from harness.contract.config import TestConfig
 from harness.contract.glossary import Anomaly
 from harness.contract.history import JSON, F, OpType, Phase
@@ -227,7 +228,7 @@ def fault_cluster() -> Cluster:
 class RecordingFault:
     """A `harness.contract.roles.Fault` that records each phase and value it is asked to
     do and reports them back; the value ``"explode"`` makes it raise (a fault that could
-    not act at all)."""
+    not act at all), ``"refused"`` raise the `FaultError` a fault explains itself with."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -237,6 +238,8 @@ class RecordingFault:
         self.calls.append((phase, value))
         if value == "explode":
             raise RuntimeError("could not reach the node")
+        if value == "refused":
+            raise FaultError("expected one JSON line from the agent, got exit 143")
         return {"did": phase.value, "target": value}
 
 

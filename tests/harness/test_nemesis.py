@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -84,6 +85,24 @@ def test_a_fault_that_raises_is_recorded_unverified(tmp_path: Path) -> None:
     assert op.value == {"requested": "explode", "verified": False, "at": 0,
                         "why": "RuntimeError: could not reach the node"}  # fmt: skip
     assert op.error == "RuntimeError"
+
+
+def test_an_explained_fault_error_is_logged_as_its_message_and_the_trace_kept_apart(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = HistoryWriter(tmp_path / "h.jsonl")
+    n = Nemesis(fault_cluster(), {"fake": recording_package()}, contexts(1), [], h)
+    with caplog.at_level(logging.INFO, logger="floodmark"):
+        n.execute(FaultOp(0, Phase.STOP, "fake", "refused"))
+        n.execute(FaultOp(0, Phase.START, "fake", "explode"))
+    h.close()
+    refused, trace, explode = caplog.records
+    assert refused.levelno == logging.ERROR and refused.exc_info is None
+    assert "stop-fake failed: expected one JSON line" in refused.getMessage()
+    assert trace.levelno == logging.INFO and trace.exc_info is not None  # harness.log only
+    assert explode.levelno == logging.ERROR and explode.exc_info is not None  # a bug: traced
+    ops = read_history(tmp_path / "h.jsonl")[0]
+    assert [op.error for op in ops] == ["FaultError", "RuntimeError"]
 
 
 def test_final_heal_runs_in_heal_order_not_selection_order(tmp_path: Path) -> None:
