@@ -18,12 +18,9 @@ needs nothing for 0.10: it asks a 0.10 broker for its API versions like any othe
 (measured with librdkafka 2.16.0).
 
 Every row was checked against Maven Central on 2026-12-02 (the broker pom resolves;
-``mvn dependency:get -Dartifact=org.apache.kafka:kafka_<scala>:<version>:pom``). The
-ZooKeeper-era rows not yet run say why instead of "unknown version"::
-
-    >>> release("1.1.1")
-    Traceback (most recent call last):
-    UnsupportedRelease: Kafka 1.1.1 is not supported yet (...); supported: ...
+``mvn dependency:get -Dartifact=org.apache.kafka:kafka_<scala>:<version>:pom``). A row
+with ``supported=False`` (a release listed before floodmark runs it) is refused with its
+note and the releases that do run, instead of "unknown version".
 """
 
 from __future__ import annotations
@@ -106,15 +103,24 @@ RELEASES: Final[tuple[Release, ...]] = (
     Release("3.9.2", "2.13", K, True, "the last release with ZooKeeper mode (run in KRaft)"),
     Release("3.8.1", "2.13", K, True),
     Release("3.7.2", "2.13", K, True),
-    Release("2.8.2", "2.13", Z, False, "KRaft early access only; ZooKeeper mode not run yet"),
-    Release("1.1.1", "2.12", Z, False, "leader epochs (KIP-101) with KIP-279's fix; not run yet"),
+    Release("2.8.2", "2.13", Z, True, "the last 2.x; run in ZooKeeper mode (KRaft early access)"),
+    Release(
+        "2.0.1",
+        "2.12",
+        Z,
+        False,
+        "KIP-279's fix; its broker exits at start (no SLF4J binding resolved, so no log yet)",
+    ),
+    Release(
+        "1.1.1", "2.12", Z, False, "before KIP-279's fix; its broker exits at start like 2.0.1's"
+    ),
     Release("0.11.0.3", "2.11", Z, True, "leader epochs (KIP-101), message format v2"),
     Release("0.10.2.2", "2.11", Z, True, "HW truncation: KIP-101's data loss; format v1"),
 )
 """Newest first. A ``supported`` row runs in its metadata mode: KRaft (one controller
 node, N brokers) or ZooKeeper (one ZooKeeper node, N brokers)."""
 
-DEFAULT_VERSION: Final = "3.9.2"
+DEFAULT_VERSION: Final = "4.4.0"
 """The release ``--system kafka`` runs when no ``--kafka-version`` is given."""
 
 KRAFT_SINCE: Final = (3, 3)

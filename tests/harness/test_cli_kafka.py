@@ -52,7 +52,6 @@ def floodmark(
             ["--kafka-version", "9.9.9"],
             f"Kafka 9.9.9 is not a release floodmark knows; supported: {supported_versions()}",
         ),
-        (["--kafka-version", "1.1.1"], "Kafka 1.1.1 is not supported yet"),
         (
             ["--kafka-version", "0.10.2.2", "--set", "idempotence=true"],
             "idempotence=true needs brokers of 0.11",
@@ -67,7 +66,6 @@ def floodmark(
     ],
     ids=[
         "unknown-version",
-        "not-yet",
         "old-idempotence",
         "missing-dist",
         "replog-profile",

@@ -22,7 +22,7 @@ def test_every_supported_release_runs_in_its_metadata_mode_and_the_default_is_on
         assert r.metadata is (Metadata.KRAFT if kraft else Metadata.ZOOKEEPER)
         assert releases.release(r.version) is r
     zookeeper = {r.version for r in releases.supported() if r.metadata is Metadata.ZOOKEEPER}
-    assert zookeeper == {"0.10.2.2", "0.11.0.3"}
+    assert zookeeper == {"0.10.2.2", "0.11.0.3", "2.8.2"}
     versions = [r.version for r in releases.RELEASES]
     assert len(versions) == len(set(versions))
     keys = [releases.version_key(v) for v in versions]
@@ -48,15 +48,21 @@ def test_what_a_release_can_do_is_derived_from_its_version() -> None:
     assert not releases.follower_fetching("0.11.0.3") and releases.follower_fetching("3.7.2")
 
 
-def test_a_release_not_run_yet_says_why_and_what_would_work() -> None:
+NOT_YET = releases.Release("9.0.0", "2.13", releases.Metadata.KRAFT, False, "a future row")
+
+
+def test_a_release_not_run_yet_says_why_and_what_would_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(releases, "RELEASES", (*releases.RELEASES, NOT_YET))
     with pytest.raises(UnsupportedRelease) as info:
-        releases.release("1.1.1")
+        releases.release("9.0.0")
     supported = releases.supported_versions()
-    assert str(info.value) == (
-        "Kafka 1.1.1 is not supported yet (leader epochs (KIP-101) with KIP-279's fix; not "
-        f"run yet); supported: {supported}"
+    assert (
+        str(info.value)
+        == f"Kafka 9.0.0 is not supported yet (a future row); supported: {supported}"
     )
-    assert "3.9.2" in supported and "0.10.2.2" in supported and "2.8.2" not in supported
+    assert "3.9.2" in supported and "0.10.2.2" in supported and "9.0.0" not in supported
 
 
 def test_an_unknown_release_lists_the_known_ones_and_the_dist_option() -> None:
