@@ -15,7 +15,10 @@ and says so: ``"skipped": why, "verified": null``, which does not change the ver
 **Targets.** Kill, pause, lose-unfsynced, slow-disk and clock act on nodes chosen by a
 `Target` spec, decided by the seeded schedule: ``{"target": "one", "nodes": ["n2"]}``,
 ``{"target": "leader", "key": 3}`` (resolved when the op runs, through the system's
-introspection), ``"minority"``, ``"majority"``, ``"all"``, ``"controller"``.
+introspection), ``"minority"``, ``"majority"``, ``"all"``, ``"controller"``; and, named
+only by schedule files (never drawn), ``{"target": "follower", "key": 0, "rank": 1}``:
+the key's in-sync follower of that rank in replica order, resolved when the op runs
+(`followers_of`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ AGENT: Final = "/opt/floodmark/agent"
 
 TARGETS: Final = ("one", "leader", "minority", "majority", "all", "controller")
 """The target kinds (see the module docstring); a package's targets option chooses from them."""
+ON_REQUEST_TARGETS: Final = ("follower",)
+"""Target kinds a schedule file may name but no seeded schedule draws: they aim at one
+known scenario (``follower``: `followers_of`)."""
 
 T = TypeVar("T")
 
@@ -243,8 +249,17 @@ def target_schedule(
 
 def resolve_target(cluster: Cluster, spec: JSON) -> list[str]:
     """The nodes a target spec means now (asks the system for a key's leader)."""
-    if not isinstance(spec, dict) or spec.get("target") not in TARGETS:
+    if not isinstance(spec, dict) or spec.get("target") not in (*TARGETS, *ON_REQUEST_TARGETS):
         raise FaultError(f"expected a target spec like {{'target': 'one', ...}}, got {spec!r}")
+    if spec["target"] == "follower":
+        key, rank = int(spec["key"]), int(spec.get("rank", 1))
+        followers = followers_of(cluster.system.replica_states(cluster), key)
+        if not 1 <= rank <= len(followers):
+            raise NoTarget(
+                f"key {key} has no in-sync follower of rank {rank} right now (in-sync "
+                f"followers, in replica order: {followers})"
+            )
+        return [followers[rank - 1]]
     if spec["target"] == "leader":
         key = int(spec["key"])
         leader = cluster.leader(key)
@@ -259,6 +274,27 @@ def resolve_target(cluster: Cluster, spec: JSON) -> list[str]:
     if unknown:
         raise FaultError(f"target spec names unknown nodes {unknown}; nodes are {sorted(known)}")
     return [str(n) for n in nodes]
+
+
+def followers_of(states: Sequence[dict[str, JSON]], key: int) -> list[str]:
+    """The in-sync followers of ``key``, in the order the system lists its replicas (Kafka:
+    the assignment order, in which its controller picks the next leader from the ISR):
+    the replicas in the key's ISR that neither lead it nor are offline. A schedule names
+    one as ``{"target": "follower", "key": 0, "rank": 1}`` (rank 1: the follower Kafka
+    would elect if the leader died now).
+
+        >>> s = [{"key": 0, "node": n, "role": r, "isr": ["n2", "n3", "n1"]}
+        ...      for n, r in (("n2", "leader"), ("n1", "follower"), ("n3", "offline"))]
+        >>> followers_of(s, 0)
+        ['n1']
+    """
+    mine = [st for st in states if st.get("key") == key]
+    isr = {str(n) for st in mine for n in cast(list[JSON], st.get("isr") or [])}
+    return [
+        str(st["node"])
+        for st in mine
+        if st.get("role") not in ("leader", "offline") and st["node"] in isr
+    ]
 
 
 def all_nodes(cluster: Cluster) -> list[str]:

@@ -46,8 +46,13 @@ class Logging(enum.Enum):
 
     BUNDLED = "bundled"
     """The broker's own pom brings SLF4J over Log4j 1.2 (``slf4j-log4j12``, ``log4j``):
-    Kafka before 3.0 (measured for 0.10.2.2 and 0.11.0.3); configured by
+    Kafka before 1.1 (the poms of 0.10.2.2, 0.11.0.3 and 1.0.2 say so); configured by
     log4j.properties."""
+    LOG4J12 = "log4j12"
+    """SLF4J over Log4j 1.2 added by the profile: from 1.1 to 2.8 the broker's pom has
+    ``slf4j-log4j12`` in test scope only and excludes ``log4j`` from ZooKeeper's, while the
+    distribution ships both (without them 1.1.1 and 2.0.1 exit at start, unlogged: "Failed
+    to load class org.slf4j.impl.StaticLoggerBinder"); configured by log4j.properties."""
     RELOAD4J = "log4j1"
     """SLF4J over reload4j (Log4j 1.2 API), Kafka 3.x; configured by log4j.properties."""
     LOG4J2 = "log4j2"
@@ -81,8 +86,13 @@ class Release:
     @property
     def profiles(self) -> tuple[str, ...]:
         """The pom.xml profiles that resolve this release's image (`compose.kafka.jars`):
-        its logging binding's, and ``jaxb`` where it needs `needs_jaxb`."""
-        return (self.logging.value, *(["jaxb"] if needs_jaxb(self.version) else []))
+        its logging binding's, ``jaxb`` where it needs `needs_jaxb`, and the ZooKeeper
+        client pin where `needs_zookeeper_pin`."""
+        return (
+            self.logging.value,
+            *(["jaxb"] if needs_jaxb(self.version) else []),
+            *([ZOOKEEPER_PIN] if needs_zookeeper_pin(self.version) else []),
+        )
 
     def why_not(self) -> str:
         """Why this release cannot run yet (empty when it can)."""
@@ -104,16 +114,8 @@ RELEASES: Final[tuple[Release, ...]] = (
     Release("3.8.1", "2.13", K, True),
     Release("3.7.2", "2.13", K, True),
     Release("2.8.2", "2.13", Z, True, "the last 2.x; run in ZooKeeper mode (KRaft early access)"),
-    Release(
-        "2.0.1",
-        "2.12",
-        Z,
-        False,
-        "KIP-279's fix; its broker exits at start (no SLF4J binding resolved, so no log yet)",
-    ),
-    Release(
-        "1.1.1", "2.12", Z, False, "before KIP-279's fix; its broker exits at start like 2.0.1's"
-    ),
+    Release("2.0.1", "2.12", Z, True, "KIP-279's fix (leader epoch in OffsetsForLeaderEpoch)"),
+    Release("1.1.1", "2.12", Z, True, "before KIP-279's fix: a fast double failover diverges"),
     Release("0.11.0.3", "2.11", Z, True, "leader epochs (KIP-101), message format v2"),
     Release("0.10.2.2", "2.11", Z, True, "HW truncation: KIP-101's data loss; format v1"),
 )
@@ -141,11 +143,13 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def logging_of(version: str) -> Logging:
     """The logging backend of a release: Log4j 2 from 4.0 on (KIP-653), reload4j in 3.x,
-    the pom's own Log4j 1.2 binding before."""
+    Log4j 1.2 added from 1.1 to 2.8, the pom's own Log4j 1.2 binding before."""
     key = version_key(version)
     if key >= (4,):
         return Logging.LOG4J2
-    return Logging.RELOAD4J if key >= (3,) else Logging.BUNDLED
+    if key >= (3,):
+        return Logging.RELOAD4J
+    return Logging.LOG4J12 if key >= (1, 1) else Logging.BUNDLED
 
 
 JAVA_11_SINCE: Final = (2, 1)
@@ -157,6 +161,17 @@ def needs_jaxb(version: str) -> bool:
     """Whether the release needs ``jaxb-api`` on its classpath to start on Debian's Java 17
     (without it 0.10.2.2 dies with ``NoClassDefFoundError: javax/xml/bind/...``)."""
     return version_key(version) < JAVA_11_SINCE
+
+
+ZOOKEEPER_PIN: Final = "zookeeper-3.4.10"
+"""The pom.xml profile that pins the ZooKeeper jar (client and server) to 3.4.10."""
+
+
+def needs_zookeeper_pin(version: str) -> bool:
+    """Whether the release's own ZooKeeper (3.4.13/3.4.14, Kafka 2.0 to 2.3) must be pinned
+    to 3.4.10: its client cannot connect on Java 14+ (measured with 2.0.1: every broker
+    loops on "Opening socket connection to server zk/<unresolved>:2181"; ZOOKEEPER-3779)."""
+    return (2, 0) <= version_key(version) < (2, 4)
 
 
 IDEMPOTENCE_SINCE: Final = (0, 11)

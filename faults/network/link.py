@@ -6,7 +6,11 @@ Targets, decided by the seeded schedule:
 - ``{"links": "client", "node": "n1"}``: the clients' link to n1;
 - ``{"links": "leader-client", "key": 3}``: the clients' link to the current leader of
   key 3 (looked up when the op runs);
-- ``{"links": ["n1-n2", ...]}``: named proxies.
+- ``{"links": ["n1-n2", ...]}``: named proxies;
+- ``{"pairs": [[a, b], ...]}``: the bytes ``a`` sends to ``b`` (proxy ``a-b`` upstream and
+  ``b-a`` downstream, as a partition's cut), an end being a node or a target spec resolved
+  when the op runs (``{"target": "follower", "key": 0, "rank": 1}``); ``streams`` is then
+  implied.
 
 Toxics (``toxic`` + ``attributes``, Toxiproxy's own names), on the ``streams`` listed
 (``upstream`` = requests, ``downstream`` = replies, the default). Latency is one-way, as
@@ -38,7 +42,7 @@ from harness.contract.roles import Cluster, FaultPackage, NemesisContext
 
 from ..common import FaultError, NoTarget, StartStopFault, verified
 from ..schedule import cycling, heal_all
-from .partition import Links, run_parallel
+from .partition import Links, resolve_cut, run_parallel
 
 PREFIX: Final = "fm-link-"
 TOXICS: Final = {
@@ -84,6 +88,26 @@ class LinkFault(StartStopFault):
             )
         raise FaultError(f"unknown link target {target!r}; see faults.network.link")
 
+    def streams_for(self, spec: dict[str, Any]) -> dict[str, list[Stream]]:
+        """proxy → the streams the toxic goes on: the ``pairs``' bytes (`Links.blackhole`'s
+        mapping), or every stream of ``streams`` on the proxies of `proxies_for`."""
+        if "pairs" in spec:
+            links = resolve_cut(self.cluster, spec["pairs"])
+            spec["pairs"] = sorted([a, b] for a, b in links)
+            return {
+                name: ["upstream" if s == "upstream" else "downstream" for s in streams]
+                for name, streams in self.links.blackhole(links).items()
+            }
+        streams = self.given_streams(spec)
+        return {name: list(streams) for name in self.proxies_for(spec)}
+
+    @staticmethod
+    def given_streams(spec: dict[str, Any]) -> list[Stream]:
+        return [
+            "upstream" if s == "upstream" else "downstream"
+            for s in spec.get("streams") or ["downstream"]
+        ]
+
     def start(self, value: JSON) -> JSON:
         tp = self.cluster.toxiproxy
         if not isinstance(value, dict) or value.get("toxic") not in TOXICS:
@@ -91,14 +115,10 @@ class LinkFault(StartStopFault):
                 f"start-link expects {{'links', 'toxic', 'attributes'}}, got {value!r}"
             )
         spec = dict(value)
-        names = self.proxies_for(spec)
+        plan = self.streams_for(spec)
         toxic, attributes = str(spec["toxic"]), dict(spec.get("attributes") or {})
-        streams: list[Stream] = [
-            "upstream" if s == "upstream" else "downstream"
-            for s in spec.get("streams") or ["downstream"]
-        ]
         calls = []
-        for name in names:
+        for name, streams in plan.items():
             for s in streams:
                 tname = toxic_name(toxic, s)
                 calls.append(partial(tp.add_toxic, name, Toxic(tname, toxic, attributes, s)))
@@ -106,7 +126,7 @@ class LinkFault(StartStopFault):
         run_parallel(calls)
         now = tp.proxies()
         missing = []
-        for name in names:
+        for name, streams in plan.items():
             have = {
                 (t.name, t.stream): t.attributes for t in (now[name].toxics if name in now else ())
             }
@@ -115,11 +135,18 @@ class LinkFault(StartStopFault):
                 if got is None or any(got.get(k) != v for k, v in attributes.items()):
                     missing.append(f"{name}/{s}")
         problems = []
-        if not names:
-            problems.append(f"the target {spec.get('links')!r} maps to no proxy")
+        if not plan:
+            problems.append(
+                f"the target {spec.get('links') or spec.get('pairs')!r} maps to no proxy"
+            )
         if missing:
             problems.append(f"Toxiproxy does not show the {toxic} toxic on {missing}")
-        return verified(not problems, "; ".join(problems), spec, proxies=names, streams=streams)
+        fields: dict[str, JSON] = {"proxies": list(plan)}
+        if "pairs" in spec:
+            fields["proxy_streams"] = {n: list(ss) for n, ss in plan.items()}
+        else:
+            fields["streams"] = list(next(iter(plan.values()), self.given_streams(spec)))
+        return verified(not problems, "; ".join(problems), spec, **fields)
 
     def stop(self, everything: bool) -> JSON:
         tp = self.cluster.toxiproxy

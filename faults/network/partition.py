@@ -33,6 +33,11 @@ would count as an answer. Links left out are listed under ``unprobed`` (with why
 in place none of whose links could be probed is ``"verified": null`` with
 ``"unconfirmed"`` saying why: no evidence either way, so it neither counts as verified
 nor makes the run unknown.
+A schedule file may name a cut's ends by role instead of by node, resolved when the op
+runs (`resolve_cut`): ``{"mode": "blackhole", "cut": [[{"target": "follower", "key": 0,
+"rank": 1}, {"target": "follower", "key": 0, "rank": 2}]]}`` stops key 0's first
+in-sync follower's bytes from reaching its second (KIP-279's schedule).
+
 History value::
 
     start-partition {"shape": "majority", "mode": "blackhole",
@@ -44,6 +49,7 @@ History value::
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +72,7 @@ from ..common import (
     StartStopFault,
     agent,
     all_nodes,
+    resolve_target,
     verified,
 )
 from ..schedule import cycle, heal_all
@@ -80,6 +87,30 @@ PROBE_DEADLINE: Final = 0.5
 PARALLEL: Final = 32
 
 Link = tuple[str, str]
+
+
+def resolve_cut(cluster: Cluster, cut: JSON) -> set[Link]:
+    """A cut's directed pairs, an end named by a node or by a target spec resolved now
+    (`faults.common.resolve_target`: ``{"target": "follower", "key": 0, "rank": 1}``), so
+    a schedule file can cut links between roles it cannot name in advance."""
+    if not isinstance(cut, list):
+        raise FaultError(f"a cut is a list of [from, to] pairs, got {cut!r}")
+    links: set[Link] = set()
+    resolved: dict[str, list[str]] = {}  # each spec resolved once: one look at the cluster
+
+    def nodes(end: JSON) -> list[str]:
+        if isinstance(end, str):
+            return [end]
+        spec = json.dumps(end, sort_keys=True)
+        if spec not in resolved:
+            resolved[spec] = resolve_target(cluster, end)
+        return resolved[spec]
+
+    for pair in cut:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise FaultError(f"a cut pair is [from, to] (a node or a target spec), got {pair!r}")
+        links |= {(a, b) for a in nodes(pair[0]) for b in nodes(pair[1]) if a != b}
+    return links
 
 
 def run_parallel(calls: Sequence[Callable[[], Any]]) -> list[Any]:
@@ -151,8 +182,8 @@ class PartitionFault(StartStopFault):
             spec: dict[str, JSON] = {**value, **cut.to_json(), "leader": leader}
             links = set(cut.links)
         else:
-            links = {(str(a), str(b)) for a, b in value.get("cut", [])}
-            spec = dict(value)
+            links = resolve_cut(cluster, value.get("cut", []))
+            spec = {**value, "cut": sorted([a, b] for a, b in links)}
         applied = self.apply(cluster.toxiproxy, links, mode)
         applied_ms = (self.clock.now() - t0) * 1000
         missing = self.read_back(cluster.toxiproxy, applied, mode)

@@ -127,6 +127,7 @@ from harness.systems.kafka_settings import (
     build_of,
     idempotence_of,
     resolve_settings,
+    topic_configs,
 )
 from harness.systems.kafka_zookeeper import ZkPartitionStates, get_data
 from harness.systems.topology import CONTROLLER, ZOOKEEPER, broker_names, cluster_plan, link
@@ -221,6 +222,8 @@ class KafkaSystem:
         "safe": "RF=3, min.insync.replicas=2, unclean election off, no fsync; the default",
         "unclean": "min.insync.replicas=1 with unclean election (loses acked writes by design)",
         "fsync": "safe plus an fsync per message (survives power loss of every node)",
+        "release-defaults": "the release's own min.insync.replicas (1) and unclean election "
+        "(on before 0.11, KIP-106), written nowhere",
     }
 
     def __init__(
@@ -240,7 +243,7 @@ class KafkaSystem:
         self._znodes = znodes
         self._sleep = sleep
         self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
-        self._min_isr = 2
+        self._min_isr: int | None = 2
         self._ready = False
         self._lock = threading.Lock()
         self._admin: Any = None
@@ -263,7 +266,8 @@ class KafkaSystem:
         self._image = build.image
         self._metadata = build.metadata
         self._settings = settings
-        self._min_isr = int(settings["min.insync.replicas"])
+        min_isr = settings["min.insync.replicas"]
+        self._min_isr = None if min_isr is None else int(min_isr)
         if spec.replication_factor > spec.nodes:
             raise ConfigError(
                 [f"kafka: replication factor {spec.replication_factor} > {spec.nodes} brokers"]
@@ -372,12 +376,7 @@ class KafkaSystem:
                 TOPIC,
                 partitions=cluster.plan.keys,
                 replication_factor=cluster.plan.replication_factor,
-                configs={
-                    "min.insync.replicas": str(self._min_isr),
-                    "unclean.leader.election.enable": str(
-                        bool(self._settings["unclean.leader.election.enable"])
-                    ).lower(),
-                },
+                configs=topic_configs(self._min_isr, self._settings),
                 timeout_s=timeout_s,
                 connect=self._connect,
             )

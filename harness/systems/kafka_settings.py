@@ -48,11 +48,18 @@ PROFILES: Final[dict[str, dict[str, Any]]] = {
         "unclean.leader.election.enable": False,
         "log.flush.interval.messages": 1,
     },
+    "release-defaults": {
+        "min.insync.replicas": None,
+        "unclean.leader.election.enable": None,
+    },
 }
 """Named configurations under test. ``safe``: RF=3, ``min.insync.replicas=2``, no unclean
 election, Kafka's default of never fsyncing (durability by replication). ``unclean``:
 ``min.insync.replicas=1`` with unclean election (loses acked writes by design).
 ``fsync``: ``safe`` plus an fsync per message (survives power loss of every node).
+``release-defaults``: the release's own election and durability defaults, neither
+written to server.properties nor to the topic: ``min.insync.replicas=1`` everywhere,
+unclean election on before 0.11 (KIP-106), off from 0.11 on; None means "not written".
 Keys with a dot that the template does not name go to every node's server.properties."""
 
 VERSION: Final = "kafka.version"
@@ -162,3 +169,20 @@ TEMPLATED: Final = frozenset(
         "auto.leader.rebalance.enable",
     }
 )
+
+
+def topic_configs(min_isr: int | None, settings: Mapping[str, Any]) -> dict[str, str]:
+    """The test topic's configs: ``min.insync.replicas`` and
+    ``unclean.leader.election.enable`` where the profile sets them (``release-defaults``
+    sets neither, so the topic keeps the release's defaults)::
+
+        >>> topic_configs(None, {"unclean.leader.election.enable": None})
+        {}
+        >>> topic_configs(2, {"unclean.leader.election.enable": False})
+        {'min.insync.replicas': '2', 'unclean.leader.election.enable': 'false'}
+    """
+    configs = {} if min_isr is None else {"min.insync.replicas": str(min_isr)}
+    unclean = settings.get("unclean.leader.election.enable")
+    if unclean is not None:
+        configs["unclean.leader.election.enable"] = str(bool(unclean)).lower()
+    return configs

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from faults.common import HOST_FILES, REAL_CLOCK, FaultError, agent, exec_json, wait_until
+from faults.common import (
+    HOST_FILES,
+    REAL_CLOCK,
+    FaultError,
+    agent,
+    exec_json,
+    followers_of,
+    resolve_target,
+    wait_until,
+)
 from tests.fake_clock import FakeClock
 from tests.faults.fakes import fake_world
 
@@ -50,3 +59,30 @@ def test_an_agent_reply_that_is_not_one_json_object_says_what_came() -> None:
         with pytest.raises(FaultError, match="; try later"):
             c.agent_reply = lambda argv: (1, b"", b"")
             exec_json(c, ["true"], timeout_hint="try later")  # type: ignore[arg-type]
+
+
+def test_followers_are_the_in_sync_replicas_in_replica_order_without_leader_or_dead() -> None:
+    isr = ["n2", "n3", "n1"]
+    states = [
+        {"key": 0, "node": "n3", "role": "follower", "isr": isr},
+        {"key": 0, "node": "n2", "role": "leader", "isr": isr},
+        {"key": 0, "node": "n1", "role": "follower", "isr": isr},
+        {"key": 1, "node": "n1", "role": "leader", "isr": ["n1"]},
+    ]
+    # the order is the states' (the system's replica order), not the ISR's
+    assert followers_of(states, 0) == ["n3", "n1"]
+    dead = [{**s, "role": "offline", "isr": []} if s["node"] == "n3" else s for s in states]
+    assert followers_of(dead, 0) == ["n1"]
+    assert followers_of(states, 1) == []  # n1 leads key 1 alone
+    # the leader died, its partition not yet re-elected: both survivors still follow
+    no_leader = [{**s, "role": "follower"} if s["role"] == "leader" else s for s in dead[:3]]
+    assert followers_of(no_leader, 0) == ["n2", "n1"]
+
+
+def test_a_follower_target_is_resolved_through_the_system_when_the_op_runs() -> None:
+    with fake_world() as world:
+        assert resolve_target(world.cluster, {"target": "follower", "key": 0}) == ["n2"]
+        spec = {"target": "follower", "key": 0, "rank": 2}
+        assert resolve_target(world.cluster, spec) == ["n3"]
+        with pytest.raises(FaultError, match="rank 3"):
+            resolve_target(world.cluster, {**spec, "rank": 3})

@@ -125,3 +125,24 @@ def test_the_schedule_draws_known_toxics_and_targets() -> None:
         assert v["streams"] == (
             ["upstream", "downstream"] if v["toxic"] == "latency" else ["downstream"]
         )
+
+
+def test_pairs_slow_one_direction_of_roles_resolved_when_the_op_runs(world: FakeWorld) -> None:
+    """KIP-279's schedule: key 0's first follower's bytes to its second are delayed; the
+    second's bytes to the first are not (requests arrive, answers come late)."""
+    fault = LinkFault(world.cluster)
+    first, second = ({"target": "follower", "key": 0, "rank": r} for r in (1, 2))
+    value = {"pairs": [[first, second]], "toxic": "latency", "attributes": {"latency": 8000}}
+    did = fault.invoke(Phase.START, value)
+    assert isinstance(did, dict) and did["verified"] is True, did
+    assert did["pairs"] == [["n2", "n3"]]  # n1 leads key 0
+    assert did["proxy_streams"] == {"n2-n3": ["upstream"], "n3-n2": ["downstream"]}
+    assert world.cut() == {
+        "n2-n3": ["fm-link-latency-upstream"],
+        "n3-n2": ["fm-link-latency-downstream"],
+    }
+    fault.invoke(Phase.STOP, {})
+    assert world.cut() == {}
+    gone = {**value, "pairs": [["n1", {"target": "follower", "key": 0, "rank": 5}]]}
+    skipped = fault.invoke(Phase.START, gone)
+    assert isinstance(skipped, dict) and skipped["verified"] is None and world.cut() == {}

@@ -228,3 +228,39 @@ def test_unsure_listen_readings_count_as_listening(world: FakeWorld) -> None:
 
 def test_run_parallel_of_nothing_is_nothing() -> None:
     assert run_parallel([]) == []
+
+
+def follower(rank: int) -> dict[str, object]:
+    return {"target": "follower", "key": 0, "rank": rank}
+
+
+def test_a_cut_end_may_name_a_role_resolved_when_the_op_runs(world: FakeWorld) -> None:
+    """KIP-279's schedule: key 0's leader's bytes stop reaching its first follower, and
+    the first follower's its second; one-way blackholes on the proxies that carry them."""
+    fault = partition(world)
+    leader = {"target": "leader", "key": 0}
+    value = {"mode": "blackhole", "cut": [[leader, follower(1)], [follower(1), follower(2)]]}
+    did = fault.invoke(Phase.START, value)
+    assert isinstance(did, dict) and did["verified"] is True, did
+    assert did["cut"] == [["n1", "n2"], ["n2", "n3"]]  # n1 leads key 0; n2, n3 in order
+    assert did["proxies"] == {
+        "n1-n2": ["upstream"],
+        "n2-n1": ["downstream"],
+        "n2-n3": ["upstream"],
+        "n3-n2": ["downstream"],
+    }
+    assert world.system.calls <= 3  # each role resolved once, not once per pair end
+    fault.invoke(Phase.STOP, {})
+    assert world.cut() == {}
+
+
+def test_a_role_that_is_not_there_skips_the_cut_and_a_bad_pair_is_refused(
+    world: FakeWorld,
+) -> None:
+    fault = partition(world)
+    did = fault.invoke(Phase.START, {"mode": "blackhole", "cut": [["n1", follower(3)]]})
+    assert isinstance(did, dict) and did["verified"] is None
+    assert "no in-sync follower of rank 3" in str(did["skipped"])
+    assert world.cut() == {}
+    with pytest.raises(FaultError, match=r"\[from, to\]"):
+        fault.invoke(Phase.START, {"mode": "blackhole", "cut": [["n1"]]})

@@ -22,7 +22,7 @@ def test_every_supported_release_runs_in_its_metadata_mode_and_the_default_is_on
         assert r.metadata is (Metadata.KRAFT if kraft else Metadata.ZOOKEEPER)
         assert releases.release(r.version) is r
     zookeeper = {r.version for r in releases.supported() if r.metadata is Metadata.ZOOKEEPER}
-    assert zookeeper == {"0.10.2.2", "0.11.0.3", "2.8.2"}
+    assert zookeeper == {"0.10.2.2", "0.11.0.3", "1.1.1", "2.0.1", "2.8.2"}
     versions = [r.version for r in releases.RELEASES]
     assert len(versions) == len(set(versions))
     keys = [releases.version_key(v) for v in versions]
@@ -39,6 +39,10 @@ def test_a_release_names_its_maven_artifact_and_logging_binding() -> None:
     # its pom brings its own Log4j 1.2 binding; Java 17 lacks the javax.xml.bind it uses
     assert (old.logging, old.profiles) == (Logging.BUNDLED, ("bundled", "jaxb"))
     assert releases.release("0.11.0.3").profiles == ("bundled", "jaxb")
+    # from 1.1 the pom has the binding in test scope only: the profile adds it
+    assert releases.release("2.0.1").profiles == ("log4j12", "jaxb", "zookeeper-3.4.10")
+    assert releases.release("1.1.1").profiles == ("log4j12", "jaxb")
+    assert releases.release("2.8.2").profiles == ("log4j12",)
 
 
 def test_what_a_release_can_do_is_derived_from_its_version() -> None:
@@ -91,3 +95,13 @@ def test_the_readme_table_of_releases_equals_the_registry() -> None:
     assert begin in text, "README lacks the generated kafka-releases table"
     block = text.partition(begin + "\n")[2].partition(END)[0]
     assert block == TABLES["kafka-releases"]().markdown(), "README table of releases is stale"
+
+
+def test_releases_from_1_1_to_2_8_get_a_log4j_binding_and_2_0_a_zookeeper_pin() -> None:
+    assert releases.logging_of("1.0.2") is Logging.BUNDLED
+    assert releases.logging_of("1.1.1") is Logging.LOG4J12
+    assert releases.logging_of("2.8.2") is Logging.LOG4J12
+    assert releases.logging_of("3.0.0") is Logging.RELOAD4J
+    assert not releases.needs_zookeeper_pin("1.1.1")
+    assert releases.needs_zookeeper_pin("2.0.1") and releases.needs_zookeeper_pin("2.3.1")
+    assert not releases.needs_zookeeper_pin("2.4.0")

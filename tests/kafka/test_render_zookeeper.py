@@ -14,7 +14,12 @@ from harness.systems.kafka import (
     ZOOKEEPER_PORT,
     KafkaSystem,
 )
-from harness.systems.kafka_settings import build_of, idempotence_of, resolve_settings
+from harness.systems.kafka_settings import (
+    build_of,
+    idempotence_of,
+    resolve_settings,
+    topic_configs,
+)
 from harness.systems.topology import ZOOKEEPER
 
 
@@ -106,3 +111,24 @@ def test_idempotence_asked_of_0_10_is_refused_before_anything_starts() -> None:
 def test_the_session_timeout_is_a_setting() -> None:
     plan = render(settings={"zookeeper.session.timeout.ms": 8000})
     assert props(plan.node("n2").files[CONFIG_PATH])["zookeeper.session.timeout.ms"] == "8000"
+
+
+def test_release_defaults_write_neither_election_nor_min_isr() -> None:
+    """KIP-106's row needs 0.10.2.2's own default (unclean election on): the profile
+    ``release-defaults`` leaves both out of server.properties and of the topic."""
+    spec = ClusterSpec(
+        "t1", 3, 1, 3, profile="release-defaults", settings={"kafka.version": "0.10.2.2"}
+    )
+    plan = KafkaSystem().render(spec)
+    for b in plan.brokers:
+        p = props(plan.node(b).files[CONFIG_PATH])
+        assert "unclean.leader.election.enable" not in p
+        assert "min.insync.replicas" not in p
+        assert p["default.replication.factor"] == "3"
+    assert topic_configs(None, resolve_settings("release-defaults", {})) == {}
+    assert topic_configs(2, resolve_settings("safe", {})) == {
+        "min.insync.replicas": "2",
+        "unclean.leader.election.enable": "false",
+    }
+    overridden = resolve_settings("release-defaults", {"unclean.leader.election.enable": True})
+    assert topic_configs(None, overridden) == {"unclean.leader.election.enable": "true"}
