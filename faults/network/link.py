@@ -52,6 +52,11 @@ TOXICS: Final = {
 }
 
 
+def as_streams(names: list[str]) -> list[Stream]:
+    """Stream names as `Stream` s (anything but ``upstream`` is ``downstream``)."""
+    return ["upstream" if s == "upstream" else "downstream" for s in names]
+
+
 def toxic_name(toxic: str, stream: str) -> str:
     return f"{PREFIX}{toxic}-{stream}"
 
@@ -95,18 +100,14 @@ class LinkFault(StartStopFault):
             links = resolve_cut(self.cluster, spec["pairs"])
             spec["pairs"] = sorted([a, b] for a, b in links)
             return {
-                name: ["upstream" if s == "upstream" else "downstream" for s in streams]
-                for name, streams in self.links.blackhole(links).items()
+                name: as_streams(streams) for name, streams in self.links.blackhole(links).items()
             }
         streams = self.given_streams(spec)
         return {name: list(streams) for name in self.proxies_for(spec)}
 
     @staticmethod
     def given_streams(spec: dict[str, Any]) -> list[Stream]:
-        return [
-            "upstream" if s == "upstream" else "downstream"
-            for s in spec.get("streams") or ["downstream"]
-        ]
+        return as_streams(spec.get("streams") or ["downstream"])
 
     def start(self, value: JSON) -> JSON:
         tp = self.cluster.toxiproxy

@@ -243,7 +243,7 @@ class KafkaSystem:
         self._znodes = znodes
         self._sleep = sleep
         self._settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
-        self._min_isr: int | None = 2
+        self._topic_configs = topic_configs(resolve_settings(DEFAULT_PROFILE, {}))
         self._ready = False
         self._lock = threading.Lock()
         self._admin: Any = None
@@ -266,8 +266,7 @@ class KafkaSystem:
         self._image = build.image
         self._metadata = build.metadata
         self._settings = settings
-        min_isr = settings["min.insync.replicas"]
-        self._min_isr = None if min_isr is None else int(min_isr)
+        self._topic_configs = topic_configs(settings)  # at render: a bad value fails early
         if spec.replication_factor > spec.nodes:
             raise ConfigError(
                 [f"kafka: replication factor {spec.replication_factor} > {spec.nodes} brokers"]
@@ -376,7 +375,7 @@ class KafkaSystem:
                 TOPIC,
                 partitions=cluster.plan.keys,
                 replication_factor=cluster.plan.replication_factor,
-                configs=topic_configs(self._min_isr, self._settings),
+                configs=self._topic_configs,
                 timeout_s=timeout_s,
                 connect=self._connect,
             )

@@ -171,17 +171,18 @@ TEMPLATED: Final = frozenset(
 )
 
 
-def topic_configs(min_isr: int | None, settings: Mapping[str, Any]) -> dict[str, str]:
+def topic_configs(settings: Mapping[str, Any]) -> dict[str, str]:
     """The test topic's configs: ``min.insync.replicas`` and
     ``unclean.leader.election.enable`` where the profile sets them (``release-defaults``
     sets neither, so the topic keeps the release's defaults)::
 
-        >>> topic_configs(None, {"unclean.leader.election.enable": None})
+        >>> topic_configs({"min.insync.replicas": None, "unclean.leader.election.enable": None})
         {}
-        >>> topic_configs(2, {"unclean.leader.election.enable": False})
+        >>> topic_configs({"min.insync.replicas": 2, "unclean.leader.election.enable": False})
         {'min.insync.replicas': '2', 'unclean.leader.election.enable': 'false'}
     """
-    configs = {} if min_isr is None else {"min.insync.replicas": str(min_isr)}
+    min_isr = settings.get("min.insync.replicas")
+    configs = {} if min_isr is None else {"min.insync.replicas": str(int(min_isr))}
     unclean = settings.get("unclean.leader.election.enable")
     if unclean is not None:
         configs["unclean.leader.election.enable"] = str(bool(unclean)).lower()

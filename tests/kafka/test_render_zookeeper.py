@@ -125,10 +125,10 @@ def test_release_defaults_write_neither_election_nor_min_isr() -> None:
         assert "unclean.leader.election.enable" not in p
         assert "min.insync.replicas" not in p
         assert p["default.replication.factor"] == "3"
-    assert topic_configs(None, resolve_settings("release-defaults", {})) == {}
-    assert topic_configs(2, resolve_settings("safe", {})) == {
+    assert topic_configs(resolve_settings("release-defaults", {})) == {}
+    assert topic_configs(resolve_settings("safe", {})) == {
         "min.insync.replicas": "2",
         "unclean.leader.election.enable": "false",
     }
     overridden = resolve_settings("release-defaults", {"unclean.leader.election.enable": True})
-    assert topic_configs(None, overridden) == {"unclean.leader.election.enable": "true"}
+    assert topic_configs(overridden) == {"unclean.leader.election.enable": "true"}
